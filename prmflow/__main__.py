@@ -1,0 +1,5 @@
+import sys
+
+from prmflow.cli import main
+
+sys.exit(main())

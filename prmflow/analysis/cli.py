@@ -1,0 +1,50 @@
+"""``prmflow inspect DIR``, ``prmflow sql DIR QUERY``, ``prmflow schema [TABLE]``."""
+
+from __future__ import annotations
+
+import sys
+
+import duckdb
+
+from prmflow.analysis.summary import _table, render, summary
+from prmflow.analysis.views import connect
+from prmflow.schemas import TABLES, column_docs
+
+
+def schema_text(table: str | None = None) -> str:
+    out = []
+    for name, (cls, _) in TABLES.items():
+        if table and name != table:
+            continue
+        out.append(f"{name}:")
+        out += [f"  {col:<22} {typ:<22} {doc}" for col, typ, doc in column_docs(cls)]
+    return "\n".join(out)
+
+
+def main(command: str, args: list[str]) -> int:
+    if command == "schema":
+        if args and args[0] not in TABLES:
+            print(f"prmflow schema: table must be one of {list(TABLES)}, got {args[0]!r}", file=sys.stderr)
+            return 2
+        print(schema_text(args[0] if args else None))
+        return 0
+    if command == "inspect":
+        if len(args) != 1:
+            print("usage: prmflow inspect DIR", file=sys.stderr)
+            return 2
+        print(summary(connect(args[0])))
+        return 0
+    if len(args) != 2:
+        print('usage: prmflow sql DIR "SELECT ..."', file=sys.stderr)
+        return 2
+    con = connect(args[0])
+    try:
+        columns, rows = _table(con, args[1])
+    except duckdb.Error as e:
+        print(f"prmflow sql: {e}", file=sys.stderr)
+        return 2
+    if len(columns) == 1 and len(rows) == 1:
+        print(rows[0][0])  # a scalar prints bare, so scripts can use it
+    else:
+        print(render(f"{len(rows)} rows", columns, rows))
+    return 0

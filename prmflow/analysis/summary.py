@@ -1,0 +1,79 @@
+"""``prmflow inspect``: a readable label-quality summary, every figure a DuckDB query over the views."""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def _table(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
+    cur = con.execute(sql)
+    return [d[0] for d in cur.description], cur.fetchall()
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def render(title: str, columns: list[str], rows: list[tuple]) -> str:
+    cells = [[_fmt(v) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = [title, "  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    numeric = [all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) for i in range(len(columns))]
+    lines += ["  " + "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(r, widths, numeric)) for r in cells]
+    if not rows:
+        lines.append("  (none)")
+    return "\n".join(lines)
+
+
+SECTIONS: list[tuple[str, str]] = [
+    ("Rows", """
+        SELECT (SELECT count(*) FROM problems) AS problems,
+               (SELECT count(*) FROM trajectories) AS trajectories,
+               (SELECT count(*) FROM steps) AS steps,
+               (SELECT count(*) FROM start_states) AS start_states,
+               (SELECT count(*) FROM rollouts) AS rollouts,
+               (SELECT count(*) FROM dead_letters) AS dead_letters"""),
+    ("Label balance by source (trajectory outcome; gold where imported)", """
+        SELECT source, count(*) AS trajectories,
+               avg(outcome) AS outcome_mean,
+               avg(gold_outcome) AS gold_outcome_mean,
+               count(*) FILTER (WHERE gold_first_error = -1) AS gold_no_error,
+               count(*) FILTER (WHERE gold_first_error >= 0) AS gold_with_error
+        FROM trajectories GROUP BY source ORDER BY source"""),
+    ("Step labels by source", """
+        SELECT source, count(*) AS steps,
+               count(*) FILTER (WHERE gold_label = 1) AS gold_right,
+               count(*) FILTER (WHERE gold_label = 0) AS gold_wrong,
+               count(*) FILTER (WHERE gold_label IS NULL) AS gold_unknown,
+               avg(hard_label) AS hard_label_mean,
+               avg(soft_label) AS soft_label_mean
+        FROM steps GROUP BY source ORDER BY source"""),
+    ("Steps per trajectory", """
+        SELECT source, min(len(steps)) AS min, round(avg(len(steps)), 2) AS mean,
+               median(len(steps)) AS median, max(len(steps)) AS max
+        FROM trajectories GROUP BY source ORDER BY source"""),
+    ("Gold first-error position (-1 = no error)", """
+        SELECT gold_first_error AS step, count(*) AS trajectories,
+               repeat('#', CAST(ceil(50.0 * count(*) / max(count(*)) OVER ()) AS INTEGER)) AS histogram
+        FROM trajectories WHERE gold_first_error IS NOT NULL GROUP BY 1 ORDER BY 1"""),
+    ("Outcome labeling status (parse failures, missing references)", """
+        SELECT outcome_source, outcome_status, count(*) AS trajectories
+        FROM trajectories GROUP BY ALL ORDER BY 1, 2"""),
+    ("Outcome vs imported gold outcome", """
+        SELECT source, count(*) AS judged,
+               count(*) FILTER (WHERE outcome = gold_outcome) AS agree,
+               count(*) FILTER (WHERE outcome = 1 AND gold_outcome = 0) AS false_pos,
+               count(*) FILTER (WHERE outcome = 0 AND gold_outcome = 1) AS false_neg
+        FROM trajectories WHERE gold_outcome IS NOT NULL AND outcome IS NOT NULL
+        GROUP BY source ORDER BY source"""),
+    ("Dead letters by reason", """
+        SELECT stage, reason, count(*) AS rows FROM dead_letters GROUP BY ALL ORDER BY 3 DESC, 1, 2"""),
+]
+
+
+def summary(con: duckdb.DuckDBPyConnection) -> str:
+    return "\n\n".join(render(title, *_table(con, sql)) for title, sql in SECTIONS)

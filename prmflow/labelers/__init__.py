@@ -1,0 +1,1 @@
+"""Labelers: outcome (a verdict on a whole solution) and process (a label per step)."""

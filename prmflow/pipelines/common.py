@@ -1,0 +1,164 @@
+"""What every prmflow pipeline shares: Beam options, the output directory, counts and the manifest."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from prmflow.schemas import SCHEMA_VERSION, TABLES
+from prmflow.transforms.write import write_empty_shards
+
+log = logging.getLogger("prmflow")
+
+MANIFEST = "manifest.json"
+SUCCESS = "_SUCCESS"
+LOCAL_RUNNER = "FnApiRunner"
+
+
+def beam_options(beam_args: list[str]) -> PipelineOptions:
+    """Every Beam option passes through; local runs default to FnApiRunner, since the DirectRunner of
+    Beam 2.77 first tries to download another runner binary."""
+    if not any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
+        beam_args = [f"--runner={LOCAL_RUNNER}", *beam_args]
+    return PipelineOptions(beam_args, save_main_session=False)
+
+
+def prepare_output(out_dir: str, overwrite: bool) -> None:
+    """Remove a previous run's tables (the rerun rewrites them whole) or refuse to."""
+    done = FileSystems.join(out_dir, SUCCESS)
+    if FileSystems.exists(done) and not overwrite:
+        raise FileExistsError(f"output {out_dir!r} holds a finished run and output.overwrite is false")
+    stale = [FileSystems.join(out_dir, t) for t in TABLES] + [done, FileSystems.join(out_dir, MANIFEST)]
+    stale = [p for p in stale if FileSystems.exists(p)]
+    if stale:
+        FileSystems.delete(stale)
+
+
+class Tally(beam.PTransform):
+    """Counts a PCollection by ``key_fn(element)`` -> ((metric, key), n), for the manifest."""
+
+    def __init__(self, metric: str, key_fn) -> None:
+        super().__init__(label=f"Tally[{metric}]")
+        self.metric, self.key_fn = metric, key_fn
+
+    def expand(self, pcoll):
+        return (
+            pcoll
+            | "Key" >> beam.Map(lambda e, m=self.metric, f=self.key_fn: (m, f(e)))
+            | "Count" >> beam.combiners.Count.PerElement()
+        )
+
+
+def nest_counts(tallies: list) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for (metric, key), n in tallies:
+        out[metric][str(key)] = out[metric].get(str(key), 0) + n
+    return {m: dict(sorted(v.items())) for m, v in sorted(out.items())}
+
+
+def total(counts: dict, metric: str) -> int:
+    return sum(counts.get(metric, {}).values())
+
+
+def reconcile(counts: dict) -> dict[str, object]:
+    """Nothing is lost: every row read is parsed or dead-lettered, every solution becomes a
+    trajectory or a dead letter, and every dead letter is written."""
+    checks = {
+        "records_read == records_parsed + records_dead": (
+            total(counts, "records_read"), total(counts, "records_parsed") + total(counts, "records_dead"),
+        ),
+        "solutions == trajectories + solutions_dead": (
+            total(counts, "solutions"), total(counts, "trajectories") + total(counts, "solutions_dead"),
+        ),
+        "dead letters written == dead letters": (
+            total(counts, "dead_letters_written"), total(counts, "dead_letters"),
+        ),
+    }
+    return {
+        "ok": all(a == b for a, b in checks.values()),
+        "checks": {k: {"left": a, "right": b, "ok": a == b} for k, (a, b) in checks.items()},
+    }
+
+
+def finalize(_, out_dir: str, num_shards: int, config: dict, tallies: list, shard_stats: list) -> dict:
+    """Runs once after all writes: pad missing shards, reconcile counts, write manifest.json."""
+    stats = list(shard_stats)
+    for table, (_, schema) in TABLES.items():
+        written = {s["shard"] for s in stats if s["table"] == table}
+        stats += write_empty_shards(out_dir, table, schema, num_shards, written)
+    counts = nest_counts(tallies)
+    for table in TABLES:
+        counts.setdefault(f"{table}_rows", {})["all"] = sum(s["rows"] for s in stats if s["table"] == table)
+    manifest = {
+        "prmflow_schema_version": SCHEMA_VERSION,
+        "config": config,
+        "counts": counts,
+        "reconciliation": reconcile(counts),
+        "shards": sorted(
+            ({"table": s["table"], "shard": s["shard"], "rows": s["rows"],
+              "file": s["path"].rsplit("/", 2)[-2] + "/" + s["path"].rsplit("/", 1)[-1]} for s in stats),
+            key=lambda s: (s["table"], s["shard"]),
+        ),
+    }
+    write_json(FileSystems.join(out_dir, MANIFEST), manifest)
+    return manifest
+
+
+def write_json(path: str, data: dict) -> None:
+    with FileSystems.create(path) as f:
+        f.write(json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8"))
+
+
+def read_json(path: str) -> dict:
+    with FileSystems.open(path) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+def beam_counters(result) -> dict[str, int]:
+    """Beam's own counters (per-reason dead letters, outcome statuses, engine metrics)."""
+    try:
+        found = result.metrics().query(beam.metrics.MetricsFilter().with_namespace("prmflow"))
+    except Exception:  # noqa: BLE001 - some runners don't report metrics; the manifest has counts anyway
+        return {}
+    out: dict[str, int] = {}
+    for c in found.get("counters", []):
+        out[c.key.metric.name] = out.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
+    return dict(sorted(out.items()))
+
+
+def complete_run(out_dir: str, result, started: float) -> dict:
+    """After the pipeline finished: add timings and Beam counters, mark the output finished."""
+    path = FileSystems.join(out_dir, MANIFEST)
+    manifest = read_json(path)
+    manifest["timings"] = {"wall_seconds": round(time.time() - started, 3)}
+    manifest["beam_counters"] = beam_counters(result)
+    write_json(path, manifest)
+    write_json(FileSystems.join(out_dir, SUCCESS), {"finished": True})
+    return manifest
+
+
+def format_summary(manifest: dict) -> str:
+    counts = manifest["counts"]
+    lines = [f"prmflow run {manifest['config'].get('name')!r}: {manifest['timings']['wall_seconds']:.1f} s"]
+    for metric in ("records_read", "records_parsed", "records_dead", "solutions", "trajectories", "solutions_dead"):
+        if metric in counts:
+            per = ", ".join(f"{k}={v}" for k, v in counts[metric].items())
+            lines.append(f"  {metric:<16} {total(counts, metric):>8}   ({per})")
+    for table in TABLES:
+        lines.append(f"  wrote {table:<13} {counts.get(f'{table}_rows', {}).get('all', 0):>8} rows")
+    reasons = counts.get("dead_letters", {})
+    if reasons:
+        lines.append("  dead letters by reason: " + ", ".join(f"{k}={v}" for k, v in reasons.items()))
+    rec = manifest["reconciliation"]
+    lines.append(f"  counts reconcile: {'yes' if rec['ok'] else 'NO'}")
+    if not rec["ok"]:
+        for name, c in rec["checks"].items():
+            if not c["ok"]:
+                lines.append(f"    {name}: {c['left']} != {c['right']}")
+    return "\n".join(lines)

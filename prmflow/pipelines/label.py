@@ -1,0 +1,142 @@
+"""The labeling pipeline: read -> segment -> outcome label -> step rows -> Parquet shards + manifest.
+
+``build(pipeline, config, out_dir)`` wires the graph; ``run(argv)`` is the entry point behind
+``prmflow run CONFIG [--output DIR] [beam options]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import apache_beam as beam
+
+from prmflow.config import RunConfig, load_config
+from prmflow.pipelines.common import (
+    Tally, beam_options, complete_run, finalize, format_summary, prepare_output,
+)
+from prmflow.schemas import TABLES, to_row
+from prmflow.sources import normalise_prompt
+from prmflow.transforms.dead_letters import DEAD
+from prmflow.transforms.label import LabelOutcomes, SegmentDrafts, join_reference, to_step_rows
+from prmflow.transforms.read import ReadInput
+from prmflow.transforms.write import WriteTable
+
+log = logging.getLogger("prmflow")
+
+ID_COLUMNS = {
+    "problems": "problem_id", "trajectories": "trajectory_id", "steps": "step_id",
+    "start_states": "start_state_id", "rollouts": "rollout_id", "dead_letters": "dead_letter_id",
+}
+
+
+def _first_by_index(problems):
+    """The same problem read twice (ProcessBench: one row per generator) is kept once, the earliest."""
+    return min(problems, key=lambda p: (p.source_file or "", p.source_index or 0))
+
+
+def read_inputs(p, config: RunConfig):
+    """All inputs -> (parsed records, dead letters, tallies)."""
+    parsed_all, dead_all, tallies = [], [], []
+    for spec in config.inputs:
+        name = spec.source_name
+        raws, parsed, dead = p | ReadInput(spec, config.limits)
+        tallies.append(raws | f"CountRead[{name}]" >> Tally("records_read", lambda r, n=name: n))
+        tallies.append(parsed | f"CountParsed[{name}]" >> Tally("records_parsed", lambda r, n=name: n))
+        tallies.append(dead | f"CountDead[{name}]" >> Tally("records_dead", lambda r, n=name: n))
+        dead_all.append(dead)
+        if spec.references:
+            ref_spec = spec.reference_input()
+            ref_name = ref_spec.source_name
+            r_raws, r_parsed, r_dead = p | ReadInput(ref_spec, config.limits)
+            tallies.append(r_raws | f"CountRead[{ref_name}]" >> Tally("records_read", lambda r, n=ref_name: n))
+            tallies.append(r_parsed | f"CountParsed[{ref_name}]" >> Tally("records_parsed", lambda r, n=ref_name: n))
+            tallies.append(r_dead | f"CountDead[{ref_name}]" >> Tally("records_dead", lambda r, n=ref_name: n))
+            dead_all.append(r_dead)
+            refs = (
+                r_parsed
+                | f"KeyReferences[{name}]" >> beam.Map(lambda x: (normalise_prompt(x.problem.prompt), x.problem.reference_answer))
+                | f"KeepAnswered[{name}]" >> beam.Filter(lambda kv: kv[1] is not None)
+            )
+            parsed = parsed | f"JoinReferences[{name}]" >> beam.Map(join_reference, beam.pvalue.AsDict(refs))
+        parsed_all.append(parsed)
+    parsed = parsed_all | "FlattenInputs" >> beam.Flatten()
+    return parsed, dead_all, tallies
+
+
+def build(p, config: RunConfig, out_dir: str) -> None:
+    parsed, dead_all, tallies = read_inputs(p, config)
+    provenance = {"config": config.digest(), "outcome": config.outcome.labeler, "segment": config.segment.strategy}
+
+    problems = (
+        parsed
+        | "KeyProblems" >> beam.Map(lambda x: (x.problem.problem_id, x.problem))
+        | "DedupeProblems" >> beam.CombinePerKey(_first_by_index)
+        | "ProblemRows" >> beam.Map(lambda kv: to_row(kv[1]))
+    )
+    items, seg_dead = parsed | "Segment" >> beam.ParDo(
+        SegmentDrafts(config.segment, config.limits.max_steps)
+    ).with_outputs(DEAD, main="items")
+    dead_all.append(seg_dead)
+    tallies.append(parsed | "CountSolutions" >> beam.FlatMap(lambda x: [x.problem.source] * len(x.drafts))
+                   | Tally("solutions", lambda s: s))
+    tallies.append(seg_dead | "CountSolutionsDead" >> Tally("solutions_dead", lambda d: d.source))
+
+    labeled = (
+        items
+        | "Redistribute" >> beam.Reshuffle()
+        | "LabelOutcomes" >> beam.ParDo(LabelOutcomes(config.outcome))
+    )
+    trajectories = labeled | "TrajectoryRows" >> beam.Map(lambda item: to_row(item[1]))
+    steps = labeled | "StepRows" >> beam.FlatMap(to_step_rows, provenance)
+    dead = dead_all | "FlattenDead" >> beam.Flatten() | "DeadRows" >> beam.Map(to_row)
+    tallies.append(trajectories | "CountTrajectories" >> Tally("trajectories", lambda r: r["source"]))
+    tallies.append(trajectories | "CountOutcomes" >> Tally("outcome_status", lambda r: r["outcome_status"]))
+    tallies.append(dead | "CountDeadReasons" >> Tally("dead_letters", lambda r: f"{r['stage']}/{r['reason']}"))
+    tallies.append(dead | "CountDeadWritten" >> Tally("dead_letters_written", lambda r: r["source"]))
+
+    write(p, config, out_dir, {"problems": problems, "trajectories": trajectories, "steps": steps, "dead_letters": dead}, tallies)
+
+
+def write(p, config: RunConfig, out_dir: str, tables: dict, tallies: list) -> None:
+    """Write each table's rows as shards, then the manifest once everything is written."""
+    n = config.output.num_shards
+    stats = [
+        rows | WriteTable(out_dir, table, TABLES[table][1], ID_COLUMNS[table], n)
+        for table, rows in tables.items()
+    ]
+    all_stats = stats | "FlattenShardStats" >> beam.Flatten()
+    all_tallies = tallies | "FlattenTallies" >> beam.Flatten()
+    _ = (
+        p
+        | "Once" >> beam.Create([None])
+        | "Finalize" >> beam.Map(
+            finalize, out_dir, n, config.to_dict(),
+            beam.pvalue.AsList(all_tallies), beam.pvalue.AsList(all_stats),
+        )
+    )
+
+
+def parse_args(argv: list[str] | None):
+    parser = argparse.ArgumentParser(prog="prmflow run", description="Run a prmflow labeling pipeline.")
+    parser.add_argument("config", help="the run's YAML config")
+    parser.add_argument("--output", help="output directory or URL (overrides output.dir)")
+    return parser.parse_known_args(argv)
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Build and run the pipeline; returns the manifest. Unrecognised arguments go to Beam."""
+    args, beam_args = parse_args(argv)
+    config = load_config(args.config)
+    out_dir = args.output or config.output.dir
+    if not out_dir:
+        raise SystemExit("prmflow run: no output directory: pass --output DIR or set output.dir in the config")
+    prepare_output(out_dir, config.output.overwrite)
+    started = time.time()
+    with beam.Pipeline(options=beam_options(beam_args)) as p:
+        build(p, config, out_dir)
+    result = p.result
+    manifest = complete_run(out_dir, result, started)
+    print(format_summary(manifest), flush=True)
+    return manifest

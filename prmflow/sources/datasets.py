@@ -1,0 +1,152 @@
+"""Adapters for the public data sets: GSM8K, MATH500, ProcessBench, PRM800K.
+
+Each is one ``parse(obj, raw, spec) -> Parsed`` function that raises BadRecord for malformed rows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prmflow.ids import content_id
+from prmflow.schemas import Problem
+from prmflow.sources.base import BadRecord, Draft, Parsed, RawRecord, field_value, string_list
+
+_CALCULATOR_NOTE = re.compile(r"<<[^<>]*>>")
+
+
+def make_problem(spec, raw: RawRecord, prompt: str, **kw: Any) -> Problem:
+    return Problem(
+        problem_id=content_id(spec.source_name, prompt),
+        source=spec.source_name,
+        domain=kw.pop("domain", None) or spec.domain_name,
+        prompt=prompt,
+        source_file=raw.source_file,
+        source_index=raw.location,
+        **kw,
+    )
+
+
+def gold_from_first_error(first_error: int, n_steps: int, where: str) -> tuple[float | None, ...]:
+    """Steps before the first error are right, it is wrong, later ones are unknown (-1: all right)."""
+    if not -1 <= first_error < n_steps:
+        raise BadRecord("index_out_of_range", f"{where} = {first_error} is outside [-1, {n_steps - 1}] for {n_steps} steps")
+    if first_error == -1:
+        return (1.0,) * n_steps
+    return (1.0,) * first_error + (0.0,) + (None,) * (n_steps - first_error - 1)
+
+
+def parse_gsm8k(obj: dict, raw: RawRecord, spec) -> Parsed:
+    """GSM8K: the answer's ``#### N`` is the reference; its rationale lines, calculator notes removed,
+    are the demonstration (one step per line, ending with the ``#### N`` line)."""
+    question = field_value(obj, "question", str)
+    answer = field_value(obj, "answer", str)
+    if "####" not in answer:
+        raise BadRecord("bad_value", "field 'answer' has no '#### N' final answer")
+    reference = answer.rsplit("####", 1)[1].strip().replace(",", "")
+    if not reference:
+        raise BadRecord("bad_value", "field 'answer' has an empty '####' final answer")
+    lines = [_CALCULATOR_NOTE.sub("", ln).strip() for ln in answer.splitlines()]
+    steps = tuple(ln for ln in lines if ln)
+    demonstration = "\n".join(steps)
+    problem = make_problem(spec, raw, question, reference_answer=reference, demonstration=demonstration, demonstration_steps=steps)
+    drafts = (Draft(steps=steps, origin="demonstration", generator="gsm8k-reference", gold_outcome=1.0, gold_first_error=-1),)
+    return Parsed(problem, drafts if spec.import_solutions else ())
+
+
+def parse_math500(obj: dict, raw: RawRecord, spec) -> Parsed:
+    """MATH500: ``answer`` is the reference; the prose ``solution`` is the demonstration."""
+    problem_text = field_value(obj, "problem", str)
+    answer = field_value(obj, "answer", str)
+    solution = field_value(obj, "solution", str, required=False)
+    meta = {k: obj[k] for k in ("subject", "level", "unique_id") if k in obj}
+    problem = make_problem(spec, raw, problem_text, reference_answer=answer, demonstration=solution, metadata=meta or None)
+    drafts = ()
+    if solution and spec.import_solutions:
+        drafts = (Draft(text=solution, origin="demonstration", generator="math-reference", gold_outcome=1.0),)
+    return Parsed(problem, drafts)
+
+
+def parse_processbench(obj: dict, raw: RawRecord, spec) -> Parsed:
+    """ProcessBench: steps, the experts' earliest wrong step (``label``, -1 = none) and
+    ``final_answer_correct``, which can be true while label >= 0 (wrong process, right answer)."""
+    problem_text = field_value(obj, "problem", str)
+    steps = string_list(obj, "steps")
+    label = field_value(obj, "label", int)
+    correct = field_value(obj, "final_answer_correct", bool)
+    gold = gold_from_first_error(label, len(steps), "label")
+    problem = make_problem(spec, raw, problem_text)
+    draft = Draft(
+        steps=steps,
+        generator=field_value(obj, "generator", str, required=False),
+        gold_outcome=1.0 if correct else 0.0,
+        gold_first_error=label,
+        gold_step_labels=gold,
+        metadata={"id": obj["id"]} if isinstance(obj.get("id"), str) else None,
+    )
+    return Parsed(problem, (draft,) if spec.import_solutions else ())
+
+
+# PRM800K ratings: +1 good, 0 neutral (okay but not progress), -1 wrong (the PRM800K paper, Sec. 2.2).
+_RATING_GOLD = {1: 1.0, 0: 0.5, -1: 0.0}
+
+
+def parse_prm800k(obj: dict, raw: RawRecord, spec) -> Parsed:
+    """PRM800K (phases 1 and 2). The trajectory is the chain of chosen completions: per step the
+    chosen one, else the human-written one (unrated: gold null), else, when the labeler stopped
+    with ``found_error``, the first completion rated -1 (the step that was wrong), and it ends there.
+    Gold outcome: 1 for finish_reason ``solution``, 0 for ``found_error``, null otherwise."""
+    problem_text = field_value(obj, "question.problem", str)
+    reference = field_value(obj, "question.ground_truth_answer", str, required=False)
+    label_steps = field_value(obj, "label.steps", list)
+    finish = field_value(obj, "label.finish_reason", str, required=False)
+    steps: list[str] = []
+    gold: list[float | None] = []
+    for i, step in enumerate(label_steps):
+        if not isinstance(step, dict):
+            raise BadRecord("wrong_type", f"label.steps[{i}] must be an object, got {type(step).__name__}")
+        completions = step.get("completions") or []
+        if not isinstance(completions, list):
+            raise BadRecord("wrong_type", f"label.steps[{i}].completions must be a list")
+        chosen = step.get("chosen_completion")
+        human = step.get("human_completion")
+        if isinstance(chosen, int) and not isinstance(chosen, bool):
+            if not 0 <= chosen < len(completions):
+                raise BadRecord("index_out_of_range", f"label.steps[{i}].chosen_completion = {chosen} but there are {len(completions)} completions")
+            pick, rating = completions[chosen], completions[chosen].get("rating")
+        elif isinstance(human, dict):
+            pick, rating = human, None
+        else:
+            wrong = [c for c in completions if isinstance(c, dict) and c.get("rating") == -1]
+            if finish == "found_error" and wrong:
+                pick, rating = wrong[0], -1
+            else:
+                break
+        text = pick.get("text") if isinstance(pick, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise BadRecord("empty_steps", f"label.steps[{i}] has no completion text")
+        steps.append(text)
+        gold.append(_RATING_GOLD.get(rating) if rating is not None else None)
+        if rating == -1:
+            break
+    if not steps:
+        raise BadRecord("empty_steps", "label.steps yields no chosen completion")
+    first_error = next((i for i, g in enumerate(gold) if g == 0.0), None)
+    if first_error is None:
+        first_error = -1 if finish == "solution" else None
+    gold_outcome = {"solution": 1.0, "found_error": 0.0}.get(finish or "")
+    ratings = [_rating_of(s) for s in label_steps if isinstance(s, dict)]
+    problem = make_problem(spec, raw, problem_text, reference_answer=reference)
+    draft = Draft(
+        steps=tuple(steps),
+        generator=f"prm800k-generation-{obj.get('generation')}",
+        gold_outcome=gold_outcome,
+        gold_first_error=first_error,
+        gold_step_labels=tuple(gold),
+        metadata={"finish_reason": finish, "labeler": obj.get("labeler"), "ratings": ratings},
+    )
+    return Parsed(problem, (draft,) if spec.import_solutions else ())
+
+
+def _rating_of(step: dict) -> list[int | None]:
+    return [c.get("rating") for c in step.get("completions") or [] if isinstance(c, dict)]

@@ -1,0 +1,66 @@
+"""Generic JSONL / JSON / Parquet rows, mapped onto prmflow fields by ``inputs[].fields``."""
+
+from __future__ import annotations
+
+from prmflow.sources.base import BadRecord, Draft, Parsed, RawRecord, field_value, string_list
+from prmflow.sources.datasets import gold_from_first_error, make_problem
+
+
+def parse_generic(obj: dict, raw: RawRecord, spec) -> Parsed:
+    """``fields`` maps prmflow names to dotted paths: prompt (required), reference_answer, solution
+    (text, segmented later) or steps (a list), demonstration, rubric, generator, domain, gold_outcome
+    (bool or number), gold_first_error (int, -1 = none), gold_step_labels (list of numbers)."""
+    f = spec.fields or {}
+
+    def get(name: str, kind: type):
+        return field_value(obj, f[name], kind, required=False) if name in f else None
+
+    prompt = field_value(obj, f["prompt"], str)
+    reference = get("reference_answer", str)
+    solution = get("solution", str)
+    steps = string_list(obj, f["steps"], required=False) if "steps" in f else None
+    gold_outcome = None
+    if "gold_outcome" in f:
+        value = field_value(obj, f["gold_outcome"], object, required=False)
+        if value is not None:
+            if isinstance(value, bool):
+                gold_outcome = 1.0 if value else 0.0
+            elif isinstance(value, (int, float)) and 0 <= value <= 1:
+                gold_outcome = float(value)
+            else:
+                raise BadRecord("bad_value", f"field {f['gold_outcome']!r} must be a boolean or a number in [0, 1], got {value!r}")
+    gold_labels = None
+    if "gold_step_labels" in f:
+        labels = field_value(obj, f["gold_step_labels"], list, required=False)
+        if labels is not None:
+            if any(x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))) for x in labels):
+                raise BadRecord("wrong_type", f"field {f['gold_step_labels']!r} must be a list of numbers")
+            gold_labels = tuple(None if x is None else float(x) for x in labels)
+    first_error = get("gold_first_error", int)
+    problem = make_problem(
+        spec, raw, prompt,
+        domain=get("domain", str),
+        reference_answer=reference,
+        demonstration=get("demonstration", str),
+        rubric=get("rubric", str),
+        metadata={"id": str(obj[f["id"]])} if "id" in f and f["id"] in obj else None,
+    )
+    if not spec.import_solutions or (solution is None and steps is None):
+        return Parsed(problem, ())
+    if steps is not None:
+        n = len(steps)
+        if first_error is not None and gold_labels is None:
+            gold_labels = gold_from_first_error(first_error, n, f["gold_first_error"])
+        elif first_error is not None and not -1 <= first_error < n:
+            raise BadRecord("index_out_of_range", f"field {f['gold_first_error']!r} = {first_error} is outside [-1, {n - 1}]")
+        if gold_labels is not None and len(gold_labels) != n:
+            raise BadRecord("bad_value", f"field {f['gold_step_labels']!r} has {len(gold_labels)} labels for {n} steps")
+    draft = Draft(
+        text=solution if steps is None else None,
+        steps=steps,
+        generator=get("generator", str),
+        gold_outcome=gold_outcome,
+        gold_first_error=first_error,
+        gold_step_labels=gold_labels,
+    )
+    return Parsed(problem, (draft,))

@@ -1,0 +1,98 @@
+"""Pure builders: draft -> segmented Trajectory, outcome -> labeled Trajectory, Trajectory -> step rows."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from prmflow.ids import content_id
+from prmflow.labelers.outcome import Outcome
+from prmflow.schemas import Problem, StepLabel, Trajectory
+from prmflow.segment import SegmentConfig, Segmentation, segment, segment_given
+from prmflow.sources.base import BadRecord, Draft
+
+
+def trajectory_id(problem_id: str, origin: str, generator: str | None, sample_index: int | None, text: str) -> str:
+    return content_id(problem_id, origin, generator, sample_index, text)
+
+
+def from_segmentation(problem: Problem, seg: Segmentation, *, origin: str, max_steps: int, **fields) -> Trajectory:
+    """A Trajectory over ``seg``; BadRecord when it has no steps or too many."""
+    n = len(seg.spans)
+    if n == 0:
+        raise BadRecord("empty_steps", "the solution has no non-blank step")
+    if n > max_steps:
+        raise BadRecord("too_many_steps", f"the solution has {n} steps, over limits.max_steps = {max_steps}")
+    gold = fields.get("gold_step_labels")
+    if gold is not None and len(gold) != n:
+        raise BadRecord("bad_value", f"{len(gold)} gold step labels for {n} steps")
+    first_error = fields.get("gold_first_error")
+    if first_error is not None and not -1 <= first_error < n:
+        raise BadRecord("index_out_of_range", f"gold_first_error = {first_error} is outside [-1, {n - 1}] for {n} steps")
+    return Trajectory(
+        trajectory_id=trajectory_id(problem.problem_id, origin, fields.get("generator"), fields.get("sample_index"), seg.text),
+        problem_id=problem.problem_id,
+        source=problem.source,
+        domain=problem.domain,
+        origin=origin,
+        text=seg.text,
+        steps=seg.steps,
+        step_spans=seg.spans,
+        step_segments=seg.segments,
+        thinking=seg.thinking,
+        response=seg.response,
+        **fields,
+    )
+
+
+def from_draft(problem: Problem, draft: Draft, config: SegmentConfig, max_steps: int) -> Trajectory:
+    """Segment an imported solution: given steps stay as they are, text uses the configured strategy."""
+    if draft.steps is not None:
+        seg = segment_given(draft.steps, config.joiner)
+    else:
+        seg = segment(draft.text or "", config if config.strategy != "given" else dataclasses.replace(config, strategy="lines"))
+    return from_segmentation(
+        problem, seg, origin=draft.origin, max_steps=max_steps,
+        generator=draft.generator,
+        gold_outcome=draft.gold_outcome,
+        gold_first_error=draft.gold_first_error,
+        gold_step_labels=draft.gold_step_labels,
+        metadata=draft.metadata,
+    )
+
+
+def with_outcome(trajectory: Trajectory, outcome: Outcome) -> Trajectory:
+    return dataclasses.replace(
+        trajectory,
+        outcome=outcome.value,
+        outcome_source=outcome.source,
+        outcome_status=outcome.status,
+        outcome_detail=outcome.detail,
+        final_answer=outcome.final_answer,
+    )
+
+
+def step_labels(trajectory: Trajectory, provenance: dict | None = None) -> list[StepLabel]:
+    """One row per step, carrying the trajectory's outcome and gold; process labels come later."""
+    n = trajectory.num_steps
+    gold = trajectory.gold_step_labels or (None,) * n
+    return [
+        StepLabel(
+            step_id=content_id(trajectory.trajectory_id, i),
+            trajectory_id=trajectory.trajectory_id,
+            problem_id=trajectory.problem_id,
+            source=trajectory.source,
+            domain=trajectory.domain,
+            step_index=i,
+            num_steps=n,
+            step_text=text,
+            segment=trajectory.step_segments[i],
+            is_last=i == n - 1,
+            outcome=trajectory.outcome,
+            gold_outcome=trajectory.gold_outcome,
+            gold_first_error=trajectory.gold_first_error,
+            gold_label=gold[i],
+            method="outcome",
+            provenance=provenance,
+        )
+        for i, text in enumerate(trajectory.steps)
+    ]

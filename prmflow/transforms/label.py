@@ -1,0 +1,85 @@
+"""DoFns over the pure builders: segment drafts into trajectories, label outcomes, emit step rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import apache_beam as beam
+
+from prmflow.config import OutcomeConfig
+from prmflow.labelers.outcome import make_outcome_labeler
+from prmflow.schemas import Problem, Trajectory, to_row
+from prmflow.segment import SegmentConfig
+from prmflow.sources import BadRecord, Parsed, normalise_prompt
+from prmflow.trajectories import from_draft, step_labels, with_outcome
+from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
+
+log = logging.getLogger("prmflow")
+
+
+def join_reference(parsed: Parsed, references: dict[str, str] | None) -> Parsed:
+    """Fill a missing reference answer from the references input, matched by problem text."""
+    if not references or parsed.problem.reference_answer is not None:
+        return parsed
+    ref = references.get(normalise_prompt(parsed.problem.prompt))
+    if ref is None:
+        beam.metrics.Metrics.counter(NAMESPACE, "references_unmatched").inc()
+        return parsed
+    return dataclasses.replace(parsed, problem=dataclasses.replace(parsed.problem, reference_answer=ref))
+
+
+class SegmentDrafts(beam.DoFn):
+    """Parsed -> (problem, trajectory) per imported solution; a bad solution is a dead letter."""
+
+    def __init__(self, config: SegmentConfig, max_steps: int) -> None:
+        self.config, self.max_steps = config, max_steps
+
+    def setup(self) -> None:
+        self.drafts = beam.metrics.Metrics.counter(NAMESPACE, "solutions_read")
+
+    def process(self, parsed: Parsed):
+        for i, draft in enumerate(parsed.drafts):
+            self.drafts.inc()
+            try:
+                yield parsed.problem, from_draft(parsed.problem, draft, self.config, self.max_steps)
+            except BadRecord as e:
+                count_dead("segment", e.reason)
+                raw = f"problem_id={parsed.problem.problem_id} solution={i}\n{draft.text or draft.steps!r}"
+                yield beam.pvalue.TaggedOutput(DEAD, dataclasses.replace(
+                    dead_letter("segment", parsed.problem.source, e, raw_text=raw),
+                    source_file=parsed.problem.source_file, location=parsed.problem.source_index,
+                ))
+
+
+class LabelOutcomes(beam.DoFn):
+    """(problem, trajectory) -> the same with the outcome labeler's verdict on the response."""
+
+    def __init__(self, config: OutcomeConfig) -> None:
+        self.config = config
+
+    def setup(self) -> None:
+        self.labeler = make_outcome_labeler(self.config.labeler, self.config.options)
+        self._n, self._last = 0, time.monotonic()
+
+    def process(self, item: tuple[Problem, Trajectory]):
+        problem, trajectory = item
+        outcome = self.labeler.label(trajectory.response or trajectory.text, problem.reference_answer)
+        beam.metrics.Metrics.counter(NAMESPACE, f"outcome_{outcome.status}").inc()
+        self._n += 1
+        if time.monotonic() - self._last > 5:
+            log.info("labeled %d trajectories so far (this worker)", self._n)
+            self._last = time.monotonic()
+        yield problem, with_outcome(trajectory, outcome)
+
+    def teardown(self) -> None:
+        labeler = getattr(self, "labeler", None)
+        if labeler is not None:
+            labeler.close()
+
+
+def to_step_rows(item: tuple[Problem, Trajectory], provenance: dict):
+    _, trajectory = item
+    for label in step_labels(trajectory, provenance):
+        yield to_row(label)
