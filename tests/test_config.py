@@ -1,0 +1,55 @@
+import pytest
+
+from prmflow.config import ConfigError, load_config, parse_config
+
+BASE = {"name": "t", "inputs": [{"format": "gsm8k", "path": "x.jsonl"}]}
+
+
+def test_defaults():
+    cfg = parse_config(BASE)
+    assert cfg.inputs[0].source_name == "gsm8k" and cfg.inputs[0].domain_name == "math"
+    assert cfg.segment.strategy == "lines" and cfg.outcome.labeler == "math"
+    assert cfg.output.num_shards == 1
+
+
+def test_digest_is_stable_and_sensitive():
+    assert parse_config(BASE).digest() == parse_config(dict(BASE)).digest()
+    assert parse_config({**BASE, "seed": 1}).digest() != parse_config(BASE).digest()
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"inputz": []}, r"unknown keys \['inputz'\]"),
+        ({"inputs": []}, "inputs must be a non-empty list"),
+        ({"inputs": [{"format": "csv", "path": "x"}]}, "format must be one of"),
+        ({"inputs": [{"format": "jsonl", "path": "x"}]}, "fields must map at least 'prompt'"),
+        ({"inputs": [{"format": "jsonl", "path": "x", "fields": {"prompt": "q", "answer": "a"}}]}, r"unknown keys \['answer'\]"),
+        ({"inputs": [{"format": "gsm8k", "path": "x", "limit": 0}]}, "limit must be >= 1, got 0"),
+        ({"inputs": [{"format": "gsm8k", "path": "x"}, {"format": "gsm8k", "path": "y"}]}, "name must be unique"),
+        ({"inputs": [{"format": "processbench", "path": "x", "references": {"format": "gsm8k"}}]}, "references"),
+        ({"segment": {"strategy": "words"}}, "segment.strategy must be one of"),
+        ({"output": {"num_shards": 0}}, "num_shards must be >= 1, got 0"),
+        ({"limits": {"max_steps": 0}}, "max_steps must be >= 1"),
+        ({"seed": "zero"}, "seed must be an integer"),
+    ],
+)
+def test_errors_name_the_key_and_value(patch, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**BASE, **patch})
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_examples_are_valid():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parent.parent / "examples").glob("*.yaml")):
+        load_config(path)
