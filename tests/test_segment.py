@@ -48,7 +48,7 @@ def _random_text(rng: random.Random) -> str:
     if rng.random() < 0.3:
         parts.append("<think>\n" + "\n".join(f"t{i} {rng.random():.3f}" for i in range(rng.randint(0, 4))) + "\n</think>\n")
     for i in range(rng.randint(0, 8)):
-        parts.append(f"{rng.choice(['', '  ', 'Step %d: ' % i])}w{i} = {rng.randint(0, 99)}" + rng.choice(["\n", "\n\n", " \n"]))
+        parts.append(f"{rng.choice(['', '  ', f'Step {i}: '])}w{i} = {rng.randint(0, 99)}" + rng.choice(["\n", "\n\n", " \n"]))
     return "".join(parts)
 
 

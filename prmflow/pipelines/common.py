@@ -73,8 +73,15 @@ def reconcile(counts: dict) -> dict[str, object]:
         "records_read == records_parsed + records_dead": (
             total(counts, "records_read"), total(counts, "records_parsed") + total(counts, "records_dead"),
         ),
-        "solutions == trajectories + solutions_dead": (
-            total(counts, "solutions"), total(counts, "trajectories") + total(counts, "solutions_dead"),
+        "solutions + samples == trajectories + dead at segment": (
+            total(counts, "solutions") + counts.get("engine", {}).get("samples", 0),
+            total(counts, "trajectories") + counts.get("dead_by_stage", {}).get("segment", 0),
+        ),
+        "sample requests == answered + dead at sample": (
+            total(counts, "sample_requests"),
+            # failed results are dead letters, and so is every request of a batch whose call raised
+            counts.get("engine", {}).get("requests", 0) - counts.get("engine", {}).get("failures", 0)
+            + counts.get("dead_by_stage", {}).get("sample", 0),
         ),
         "dead letters written == dead letters": (
             total(counts, "dead_letters_written"), total(counts, "dead_letters"),
@@ -146,12 +153,15 @@ def complete_run(out_dir: str, result, started: float) -> dict:
 def format_summary(manifest: dict) -> str:
     counts = manifest["counts"]
     lines = [f"prmflow run {manifest['config'].get('name')!r}: {manifest['timings']['wall_seconds']:.1f} s"]
-    for metric in ("records_read", "records_parsed", "records_dead", "solutions", "trajectories", "solutions_dead"):
+    for metric in ("records_read", "records_parsed", "records_dead", "solutions", "sample_requests", "trajectories"):
         if metric in counts:
             per = ", ".join(f"{k}={v}" for k, v in counts[metric].items())
             lines.append(f"  {metric:<16} {total(counts, metric):>8}   ({per})")
     for table in TABLES:
         lines.append(f"  wrote {table:<13} {counts.get(f'{table}_rows', {}).get('all', 0):>8} rows")
+    engine = counts.get("engine")
+    if engine:
+        lines.append("  engine           " + ", ".join(f"{k}={v}" for k, v in engine.items()))
     reasons = counts.get("dead_letters", {})
     if reasons:
         lines.append("  dead letters by reason: " + ", ".join(f"{k}={v}" for k, v in reasons.items()))

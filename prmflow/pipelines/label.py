@@ -14,13 +14,21 @@ import apache_beam as beam
 
 from prmflow.config import RunConfig, load_config
 from prmflow.pipelines.common import (
-    Tally, beam_options, complete_run, finalize, format_summary, prepare_output,
+    Tally,
+    beam_options,
+    complete_run,
+    finalize,
+    format_summary,
+    prepare_output,
 )
+from prmflow.prompts import SamplingConfig
+from prmflow.samplers import SamplerConfig
 from prmflow.schemas import TABLES, to_row
 from prmflow.sources import normalise_prompt
 from prmflow.transforms.dead_letters import DEAD
 from prmflow.transforms.label import LabelOutcomes, SegmentDrafts, join_reference, to_step_rows
 from prmflow.transforms.read import ReadInput
+from prmflow.transforms.sample import SampleTrajectories
 from prmflow.transforms.write import WriteTable
 
 log = logging.getLogger("prmflow")
@@ -65,23 +73,42 @@ def read_inputs(p, config: RunConfig):
     return parsed, dead_all, tallies
 
 
+def sample(config: RunConfig, problems, dead_all: list, tallies: list):
+    """The policy's trajectories for every problem, when the config has a ``sampler`` section."""
+    extra = config.extra or {}
+    sampler = SamplerConfig.from_dict({"seed": config.seed, **extra["sampler"]})
+    sampling = SamplingConfig.from_dict(extra.get("sampling"))
+    requests, items, dead, engine = problems | "SampleTrajectories" >> SampleTrajectories(
+        sampler, sampling, config.seed, config.segment, config.limits.max_steps
+    )
+    dead_all.append(dead)
+    tallies.append(requests | "CountRequests" >> Tally("sample_requests", lambda pr: pr[0].source))
+    tallies.append(
+        engine | "KeyEngine" >> beam.Map(lambda kv: (("engine", kv[0]), kv[1])) | "SumEngine" >> beam.CombinePerKey(sum)
+    )
+    return items
+
+
 def build(p, config: RunConfig, out_dir: str) -> None:
     parsed, dead_all, tallies = read_inputs(p, config)
     provenance = {"config": config.digest(), "outcome": config.outcome.labeler, "segment": config.segment.strategy}
 
-    problems = (
+    problem_objs = (
         parsed
         | "KeyProblems" >> beam.Map(lambda x: (x.problem.problem_id, x.problem))
         | "DedupeProblems" >> beam.CombinePerKey(_first_by_index)
-        | "ProblemRows" >> beam.Map(lambda kv: to_row(kv[1]))
+        | "Problems" >> beam.Values()
     )
+    problems = problem_objs | "ProblemRows" >> beam.Map(to_row)
     items, seg_dead = parsed | "Segment" >> beam.ParDo(
         SegmentDrafts(config.segment, config.limits.max_steps)
     ).with_outputs(DEAD, main="items")
     dead_all.append(seg_dead)
     tallies.append(parsed | "CountSolutions" >> beam.FlatMap(lambda x: [x.problem.source] * len(x.drafts))
                    | Tally("solutions", lambda s: s))
-    tallies.append(seg_dead | "CountSolutionsDead" >> Tally("solutions_dead", lambda d: d.source))
+    if (config.extra or {}).get("sampler"):
+        sampled = sample(config, problem_objs, dead_all, tallies)
+        items = (items, sampled) | "AllTrajectories" >> beam.Flatten()
 
     labeled = (
         items
@@ -94,6 +121,7 @@ def build(p, config: RunConfig, out_dir: str) -> None:
     tallies.append(trajectories | "CountTrajectories" >> Tally("trajectories", lambda r: r["source"]))
     tallies.append(trajectories | "CountOutcomes" >> Tally("outcome_status", lambda r: r["outcome_status"]))
     tallies.append(dead | "CountDeadReasons" >> Tally("dead_letters", lambda r: f"{r['stage']}/{r['reason']}"))
+    tallies.append(dead | "CountDeadByStage" >> Tally("dead_by_stage", lambda r: r["stage"]))
     tallies.append(dead | "CountDeadWritten" >> Tally("dead_letters_written", lambda r: r["source"]))
 
     write(p, config, out_dir, {"problems": problems, "trajectories": trajectories, "steps": steps, "dead_letters": dead}, tallies)

@@ -1,7 +1,5 @@
 import json
 
-import pytest
-
 from prmflow.config import InputConfig
 from prmflow.sources import BadRecord, iter_raw_records, parse_raw
 
@@ -46,7 +44,7 @@ def test_processbench_gold(shared_data):
     ok, bad = parse_file(shared_data / "processbench" / "gsm8k.json", "processbench")
     raw = json.load(open(shared_data / "processbench" / "gsm8k.json"))
     assert (len(ok), bad) == (400, [])
-    for parsed, row in zip(ok, raw):
+    for parsed, row in zip(ok, raw, strict=False):
         d = parsed.drafts[0]
         assert list(d.steps) == row["steps"]
         assert d.gold_first_error == row["label"]

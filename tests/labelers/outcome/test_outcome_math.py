@@ -5,7 +5,7 @@ import time
 import pytest
 
 from prmflow.labelers.outcome import MathConfig, MathLabeler, extract_answer, make_outcome_labeler
-from prmflow.labelers.outcome.timelimit import Timeout, TimeLimitedRunner
+from prmflow.labelers.outcome.timelimit import TimeLimitedRunner, Timeout
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,320 @@
+"""transformers ``generate`` behind the :class:`~prmflow.samplers.base.Sampler` interface.
+
+The reference backend: no vLLM, runs anywhere torch runs (CPU or GPU), slower. Same semantics as
+the vLLM backend: n samples per request, stop strings cut from the text, finish_reason
+"stop"/"length", cumulative log-probability under the raw model distribution, per-request errors
+for prompts that do not fit the context.
+
+Sampling is done by our own logits processor rather than ``do_sample=True``: each row (one sample
+of one request) draws from its own ``torch.Generator`` seeded from the request, so a request's
+samples do not depend on which other requests share its batch, and each row keeps its own
+temperature/top-p. The processor hands back a one-hot score row and ``generate`` runs greedy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prmflow.samplers.base import (
+    Completion,
+    SamplerConfig,
+    SamplerMetrics,
+    SamplingRequest,
+    SamplingResult,
+    derive_seed,
+    error_result,
+    resolve_model,
+)
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'prmflow[hf]'"
+# A tokenizer's model_max_length above this is transformers' "no limit" sentinel, not a context.
+_NO_LIMIT = 10**8
+
+
+def import_hf() -> tuple[Any, Any]:
+    """``(torch, transformers)`` or an ImportError with the install line."""
+    try:
+        import torch
+        import transformers
+    except ImportError as e:
+        raise ImportError(f"the 'hf' sampler backend needs torch and transformers: {INSTALL_HINT} ({e})") from e
+    return torch, transformers
+
+
+@dataclass
+class _Row:
+    """One sample (request x index) in a generate batch."""
+
+    request_pos: int
+    index: int
+    seed: int
+    prompt_ids: list[int]
+    temperature: float
+    top_p: float
+    max_new: int
+    stop: tuple[str, ...]
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    stopped_at: int | None = None  # generated-token count when a stop string first appeared
+
+
+class HFSampler:
+    """Samples with ``AutoModelForCausalLM.generate``; the model loads once in the constructor."""
+
+    def __init__(self, config: SamplerConfig) -> None:
+        if config.backend != "hf":
+            raise ValueError(f"backend must be 'hf' for HFSampler, got {config.backend!r}")
+        torch, transformers = import_hf()
+        self.config = config
+        self._metrics = SamplerMetrics()
+        path = resolve_model(config.model)
+        self.device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        self._tokenizer.padding_side = "left"  # decoder-only batches must end where generation starts
+        kwargs = dict(config.engine_kwargs)
+        dtype_key = "dtype" if _version_at_least(transformers.__version__, (4, 56)) else "torch_dtype"
+        kwargs.setdefault(dtype_key, _torch_dtype(torch, config.dtype))
+        self._model = transformers.AutoModelForCausalLM.from_pretrained(path, **kwargs).to(self.device).eval()
+        self.max_model_len: int | None = config.max_model_len or _context_length(self._model, self._tokenizer)
+        gen_cfg = self._model.generation_config
+        eos = gen_cfg.eos_token_id if gen_cfg.eos_token_id is not None else self._tokenizer.eos_token_id
+        self._eos_ids: list[int] = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
+        pad = self._tokenizer.pad_token_id
+        if pad is None:
+            pad = gen_cfg.pad_token_id if gen_cfg.pad_token_id is not None else (self._eos_ids or [0])[0]
+        self._pad_id: int = int(pad)
+        if config.chat_template and not getattr(self._tokenizer, "chat_template", None):
+            raise ValueError(f"chat_template is set but the tokenizer of {config.model!r} has no chat template")
+
+    def encode(self, prompt: str) -> list[int]:
+        if self.config.chat_template:
+            text = self._tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+            return list(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        return list(self._tokenizer(prompt)["input_ids"])
+
+    def generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
+        if self._model is None:
+            raise RuntimeError("sampler is closed")
+        results: list[SamplingResult | None] = [None] * len(requests)
+        prompt_len: dict[int, int] = {}
+        rows: list[_Row] = []
+        for pos, request in enumerate(requests):
+            try:
+                ids = self.encode(request.prompt)
+            except Exception as e:  # a template or tokenizer failure is this row's problem only
+                results[pos] = error_result(request, f"tokenize_error: {type(e).__name__}: {e}")
+                continue
+            if self.max_model_len is not None and len(ids) + 1 > self.max_model_len:
+                results[pos] = error_result(
+                    request,
+                    f"prompt_too_long: {len(ids)} tokens >= max_model_len {self.max_model_len}",
+                    prompt_tokens=len(ids),
+                )
+                continue
+            prompt_len[pos] = len(ids)
+            room = request.max_tokens if self.max_model_len is None else self.max_model_len - len(ids)
+            seed = derive_seed(self.config.seed, request)
+            for index in range(request.n):
+                rows.append(
+                    _Row(
+                        request_pos=pos,
+                        index=index,
+                        seed=seed + index,  # vLLM's convention for sample i of a seeded request
+                        prompt_ids=ids,
+                        temperature=float(request.temperature),
+                        top_p=float(request.top_p),
+                        max_new=min(request.max_tokens, room),
+                        stop=request.stop,
+                    )
+                )
+
+        bs = self.config.batch_size
+        for start in range(0, len(rows), bs):
+            self._generate_batch(rows[start : start + bs])
+
+        by_request: dict[int, list[Completion]] = {pos: [] for pos in prompt_len}
+        for row in rows:
+            by_request[row.request_pos].append(self._finish(row))
+        for pos, completions in by_request.items():
+            results[pos] = SamplingResult(
+                request_id=requests[pos].request_id,
+                completions=tuple(completions),
+                prompt_tokens=prompt_len[pos],
+                cached_prompt_tokens=0,
+            )
+        final = [r for r in results if r is not None]
+        assert len(final) == len(requests)
+        for r in final:
+            self._metrics.record(r)
+        return final
+
+    def _generate_batch(self, rows: list[_Row]) -> None:
+        torch, transformers = import_hf()
+        width = max(len(r.prompt_ids) for r in rows)
+        input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            n = len(row.prompt_ids)
+            input_ids[i, width - n :] = torch.tensor(row.prompt_ids, dtype=torch.long)
+            attention[i, width - n :] = 1
+        gen_config = transformers.GenerationConfig(
+            max_new_tokens=max(r.max_new for r in rows),
+            do_sample=False,  # _RowSampler already picked the token; greedy just reads it back
+            num_beams=1,
+            eos_token_id=self._eos_ids or None,
+            pad_token_id=self._pad_id,
+        )
+        sampler = _make_row_sampler(torch, transformers, rows, self.device, self._eos_ids)
+        stopper = _make_row_stopper(torch, transformers, rows, self._tokenizer)
+        with torch.inference_mode():
+            self._model.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                generation_config=gen_config,
+                logits_processor=transformers.LogitsProcessorList([sampler]),
+                stopping_criteria=transformers.StoppingCriteriaList([stopper]),
+            )
+
+    def _finish(self, row: _Row) -> Completion:
+        """Cut the row's recorded tokens at EOS / stop string / max_new and build the Completion."""
+        tokens, finish = row.tokens, "length"
+        eos_at = next((i for i, t in enumerate(tokens) if t in self._eos_ids), None)
+        end = min(len(tokens), row.max_new)
+        if eos_at is not None and eos_at < end:
+            end, finish = eos_at + 1, "stop"  # keep EOS in token_ids, as vLLM does
+        if row.stopped_at is not None and row.stopped_at <= end:
+            end, finish = row.stopped_at, "stop"
+        kept = tokens[:end]
+        text = self._tokenizer.decode(kept, skip_special_tokens=True)
+        if finish == "stop" and row.stop:
+            cut = min((i for i in (text.find(s) for s in row.stop) if i >= 0), default=-1)
+            if cut >= 0:
+                text = text[:cut]
+        return Completion(
+            index=row.index,
+            text=text,
+            token_ids=tuple(kept),
+            finish_reason=finish,
+            cumulative_logprob=float(sum(row.logprobs[:end])),
+        )
+
+    def metrics(self) -> dict[str, int]:
+        """Cumulative counters: requests, prompt_tokens, generated_tokens, cached_prompt_tokens
+        (always 0 here), failures."""
+        return self._metrics.snapshot()
+
+    def close(self) -> None:
+        model, self._model = self._model, None
+        if model is None:
+            return
+        del model
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+    def __enter__(self) -> HFSampler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _make_row_sampler(torch: Any, transformers: Any, rows: list[_Row], device: str, eos_ids: list[int]) -> Any:
+    """A LogitsProcessor that samples each row with its own generator and records token+logprob."""
+    generators = [torch.Generator(device=device).manual_seed(r.seed) for r in rows]
+    # Rows whose sample already ended skip work; generate keeps padding them.
+    done = [False] * len(rows)
+
+    class RowSampler(transformers.LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            logp = torch.log_softmax(scores.float(), dim=-1)
+            chosen = torch.empty(len(rows), dtype=torch.long, device=scores.device)
+            for i, row in enumerate(rows):
+                if done[i] or row.stopped_at is not None:
+                    chosen[i] = eos_ids[0] if eos_ids else 0
+                    continue
+                tok = _sample_one(torch, scores[i].float(), row.temperature, row.top_p, generators[i])
+                chosen[i] = tok
+                row.tokens.append(tok)
+                row.logprobs.append(float(logp[i, tok]))
+                if tok in eos_ids or len(row.tokens) >= row.max_new:
+                    done[i] = True
+            out = torch.full_like(scores, float("-inf"))
+            out.scatter_(1, chosen[:, None], 0.0)
+            return out
+
+    return RowSampler()
+
+
+def _sample_one(torch: Any, logits: Any, temperature: float, top_p: float, generator: Any) -> int:
+    if temperature == 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        # Keep the smallest prefix whose mass reaches top_p (always at least the top token).
+        drop = torch.cumsum(sorted_probs, dim=-1) - sorted_probs >= top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        pick = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
+        return int(order[pick])
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _make_row_stopper(torch: Any, transformers: Any, rows: list[_Row], tokenizer: Any) -> Any:
+    """A StoppingCriteria that ends each row at its own max_new or first stop string."""
+    # A stop string of B UTF-8 bytes spans at most B tokens (every token is >= 1 byte), so only
+    # the newest tokens need decoding each step; the final cut uses the full text.
+    windows = [max((len(s.encode("utf-8")) for s in r.stop), default=0) + 2 for r in rows]
+
+    class RowStopper(transformers.StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            flags = []
+            for row, window in zip(rows, windows, strict=True):
+                n = len(row.tokens)
+                if row.stop and row.stopped_at is None and n:
+                    tail = tokenizer.decode(row.tokens[-window:], skip_special_tokens=True)
+                    if any(s in tail for s in row.stop):
+                        row.stopped_at = n
+                flags.append(n >= row.max_new or row.stopped_at is not None)
+            return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+    return RowStopper()
+
+
+def _torch_dtype(torch: Any, name: str) -> Any:
+    return {
+        "auto": "auto",
+        "float32": torch.float32,
+        "float": torch.float32,
+        "float16": torch.float16,
+        "half": torch.float16,
+        "bfloat16": torch.bfloat16,
+    }[name]
+
+
+def _context_length(model: Any, tokenizer: Any) -> int | None:
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(model.config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    value = getattr(tokenizer, "model_max_length", None)
+    return value if isinstance(value, int) and 0 < value < _NO_LIMIT else None
+
+
+def _version_at_least(version: str, minimum: tuple[int, int]) -> bool:
+    parts = []
+    for piece in version.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts) >= minimum

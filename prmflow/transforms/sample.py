@@ -1,0 +1,216 @@
+"""Policy sampling through Beam RunInference: problems -> N trajectories each, with dead letters.
+
+The ModelHandler wraps any prmflow sampler (vllm, hf, openai). RunInference gives one engine per
+worker process, batching, its own metrics, and ``with_exception_handling()`` for batches whose call
+raised; a request the engine refuses (prompt too long, HTTP 500 after retries) comes back as a
+result with an error and becomes a dead letter on its own while the rest of its batch is kept.
+
+Batches are formed deterministically before RunInference: requests are bucketed by request id and
+sorted, so a rerun sends the engine the same batches in the same order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
+
+from prmflow.ids import content_id
+from prmflow.prompts import SamplingConfig, render_prompt, request_id
+from prmflow.samplers import SamplerConfig, SamplingRequest, SamplingResult, make_sampler
+from prmflow.schemas import DeadLetter, Problem
+from prmflow.segment import SegmentConfig, segment
+from prmflow.sources import BadRecord
+from prmflow.trajectories import from_segmentation
+from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead
+
+Batch = tuple[tuple[Problem, SamplingRequest], ...]
+ENGINE_METRICS = ("requests", "prompt_tokens", "generated_tokens", "cached_prompt_tokens", "failures")
+
+
+class SamplerModelHandler(ModelHandler[Batch, tuple[SamplingResult, ...], Any]):
+    """A RunInference handler over a prmflow sampler. Each example is a prebuilt deterministic batch;
+    RunInference may group several, and they go to the engine in one call."""
+
+    def __init__(self, config: SamplerConfig, max_batches_per_call: int = 1) -> None:
+        super().__init__()
+        self.config = config
+        self.max_batches_per_call = max_batches_per_call
+
+    def load_model(self):
+        return make_sampler(self.config)
+
+    def run_inference(self, batch: Sequence[Batch], model, inference_args=None) -> Iterable[PredictionResult]:
+        requests = [req for example in batch for _, req in example]
+        results = model.generate(requests)
+        if len(results) != len(requests):
+            raise RuntimeError(f"sampler returned {len(results)} results for {len(requests)} requests")
+        record_engine_metrics(results)
+        out, i = [], 0
+        for example in batch:
+            out.append(PredictionResult(example, tuple(results[i : i + len(example)])))
+            i += len(example)
+        return out
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self.max_batches_per_call}
+
+    def get_metrics_namespace(self) -> str:
+        return "prmflow_sampler"
+
+    def share_model_across_processes(self) -> bool:
+        return False
+
+
+def record_engine_metrics(results: Sequence[SamplingResult]) -> None:
+    counter = beam.metrics.Metrics.counter
+    counter(NAMESPACE, "engine_requests").inc(len(results))
+    counter(NAMESPACE, "engine_prompt_tokens").inc(sum(r.prompt_tokens for r in results))
+    counter(NAMESPACE, "engine_cached_prompt_tokens").inc(sum(r.cached_prompt_tokens for r in results))
+    counter(NAMESPACE, "engine_generated_tokens").inc(sum(len(c.token_ids) for r in results for c in r.completions))
+    counter(NAMESPACE, "engine_failures").inc(sum(1 for r in results if r.error))
+
+
+def engine_totals(results: Sequence[SamplingResult]) -> dict[str, int]:
+    return {
+        "requests": len(results),
+        "prompt_tokens": sum(r.prompt_tokens for r in results),
+        "generated_tokens": sum(len(c.token_ids) for r in results for c in r.completions),
+        "cached_prompt_tokens": sum(r.cached_prompt_tokens for r in results),
+        "failures": sum(1 for r in results if r.error),
+        "samples": sum(len(r.completions) for r in results),
+    }
+
+
+class DeterministicBatches(beam.PTransform):
+    """(problem, request) pairs -> batches of about ``batch_size``, the same on every run."""
+
+    def __init__(self, batch_size: int) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+
+    def expand(self, pairs):
+        total = pairs | "CountRequests" >> beam.combiners.Count.Globally()
+        return (
+            pairs
+            | "Bucket" >> beam.Map(
+                lambda pr, n, b=self.batch_size: (int(pr[1].request_id, 16) % max(1, math.ceil(n / b)), pr),
+                beam.pvalue.AsSingleton(total),
+            )
+            | "GroupBuckets" >> beam.GroupByKey()
+            | "SortAndChunk" >> beam.FlatMap(self._chunks)
+        )
+
+    def _chunks(self, item):
+        _, pairs = item
+        ordered = sorted(pairs, key=lambda pr: pr[1].request_id)
+        for i in range(0, len(ordered), self.batch_size):
+            yield tuple(ordered[i : i + self.batch_size])
+
+
+def sampling_requests(problem: Problem, sampling: SamplingConfig, seed: int) -> tuple[Problem, SamplingRequest]:
+    rid = request_id(problem, seed, "sample", sampling.n, sampling.temperature, sampling.top_p,
+                     sampling.max_tokens, sampling.stop, sampling.template_text, sampling.few_shot)
+    req = SamplingRequest(
+        request_id=rid,
+        prompt=render_prompt(problem.prompt, sampling),
+        n=sampling.n,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_tokens=sampling.max_tokens,
+        stop=sampling.stop,
+        seed=int(rid[:12], 16),  # explicit per request, derived from the config seed and content
+    )
+    return problem, req
+
+
+def request_dead_letter(stage: str, problem: Problem, request: SamplingRequest, reason: str, detail: str) -> DeadLetter:
+    return DeadLetter(
+        dead_letter_id=content_id(stage, problem.source, request.request_id, reason),
+        stage=stage,
+        source=problem.source,
+        reason=reason,
+        detail=detail[:2000],
+        source_file=problem.source_file,
+        location=problem.source_index,
+        raw=request.prompt,
+        raw_bytes=len(request.prompt.encode("utf-8")),
+    )
+
+
+def error_reason(error: str) -> str:
+    """The stable code of a sampler error ("prompt_too_long: 300 tokens > 256" -> prompt_too_long)."""
+    head = error.split(":", 1)[0].strip()
+    return head if head and " " not in head and len(head) <= 40 else "sampler_error"
+
+
+class ToTrajectories(beam.DoFn):
+    """Sampler results -> (problem, trajectory) per completion; failed requests -> dead letters."""
+
+    def __init__(self, segment_config: SegmentConfig, max_steps: int, generator: str) -> None:
+        self.segment_config, self.max_steps, self.generator = segment_config, max_steps, generator
+
+    def process(self, prediction: PredictionResult):
+        for (problem, request), result in zip(prediction.example, prediction.inference, strict=False):
+            if result.error:
+                reason = error_reason(result.error)
+                count_dead("sample", reason)
+                yield beam.pvalue.TaggedOutput(DEAD, request_dead_letter("sample", problem, request, reason, result.error))
+                continue
+            for c in result.completions:
+                seg = segment(c.text, self.segment_config)
+                try:
+                    traj = from_segmentation(
+                        problem, seg, origin="sampled", max_steps=self.max_steps,
+                        generator=self.generator, sample_index=c.index, seed=request.seed,
+                        finish_reason=c.finish_reason, prompt_tokens=result.prompt_tokens,
+                        generated_tokens=len(c.token_ids), cached_prompt_tokens=result.cached_prompt_tokens,
+                        metadata={"request_id": request.request_id, "cumulative_logprob": c.cumulative_logprob},
+                    )
+                except BadRecord as e:
+                    count_dead("segment", e.reason)
+                    yield beam.pvalue.TaggedOutput(DEAD, dataclasses.replace(
+                        request_dead_letter("segment", problem, request, e.reason, f"sample {c.index}: {e.detail}"),
+                        dead_letter_id=content_id("segment", request.request_id, c.index, e.reason),
+                        raw=c.text,
+                    ))
+                    continue
+                yield problem, traj
+
+
+def failed_batch_dead_letters(failure):
+    """A batch whose engine call raised: one dead letter per request, with the exception."""
+    batch, exc = failure
+    for example in batch:
+        for problem, request in example:
+            count_dead("sample", "sampler_error")
+            yield request_dead_letter("sample", problem, request, "sampler_error", f"{type(exc).__name__}: {exc}")
+
+
+class SampleTrajectories(beam.PTransform):
+    """Problems -> ((problem, trajectory) items, dead letters, engine totals)."""
+
+    def __init__(self, sampler: SamplerConfig, sampling: SamplingConfig, seed: int, segment_config: SegmentConfig, max_steps: int) -> None:
+        super().__init__()
+        self.sampler, self.sampling, self.seed = sampler, sampling, seed
+        self.segment_config, self.max_steps = segment_config, max_steps
+
+    def expand(self, problems):
+        requests = problems | "BuildRequests" >> beam.Map(sampling_requests, self.sampling, self.seed)
+        predictions, errors = (
+            requests
+            | "Batch" >> DeterministicBatches(self.sampling.batch_size)
+            | "Sample" >> RunInference(SamplerModelHandler(self.sampler)).with_exception_handling()
+        )
+        items, dead = predictions | "ToTrajectories" >> beam.ParDo(
+            ToTrajectories(self.segment_config, self.max_steps, self.sampler.model)
+        ).with_outputs(DEAD, main="items")
+        failed = errors.failed_inferences | "FailedBatches" >> beam.FlatMap(failed_batch_dead_letters)
+        engine = predictions | "EngineTotals" >> beam.FlatMap(
+            lambda pr: [(k, v) for k, v in engine_totals(pr.inference).items()]
+        )
+        return requests, items, (dead, failed) | "FlattenSampleDead" >> beam.Flatten(), engine
