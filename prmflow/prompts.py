@@ -23,7 +23,8 @@ BUILTIN_TEMPLATES = {
 @dataclass(frozen=True)
 class SamplingConfig:
     n: int = 4
-    """Solutions sampled per problem."""
+    """Solutions sampled per problem; 0 samples none (the policy then only runs rollouts, e.g. from
+    imported demonstrations)."""
     temperature: float = 1.0
     """Sampling temperature; 0 is greedy."""
     top_p: float = 1.0
@@ -48,8 +49,8 @@ class SamplingConfig:
         self._verify_args()
 
     def _verify_args(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"sampling.n must be >= 1, got {self.n}")
+        if self.n < 0:
+            raise ValueError(f"sampling.n must be >= 0, got {self.n}")
         if self.temperature < 0:
             raise ValueError(f"sampling.temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:

@@ -40,18 +40,23 @@ def prepare_output(out_dir: str, overwrite: bool) -> None:
         FileSystems.delete(stale)
 
 
-class Tally(beam.PTransform):
-    """Counts a PCollection by ``key_fn(element)`` -> ((metric, key), n), for the manifest."""
+def _one(_) -> int:
+    return 1
 
-    def __init__(self, metric: str, key_fn) -> None:
+
+class Tally(beam.PTransform):
+    """Counts (or sums ``value_fn`` over) a PCollection by ``key_fn(element)`` -> ((metric, key), n),
+    for the manifest."""
+
+    def __init__(self, metric: str, key_fn, value_fn=_one) -> None:
         super().__init__(label=f"Tally[{metric}]")
-        self.metric, self.key_fn = metric, key_fn
+        self.metric, self.key_fn, self.value_fn = metric, key_fn, value_fn
 
     def expand(self, pcoll):
         return (
             pcoll
-            | "Key" >> beam.Map(lambda e, m=self.metric, f=self.key_fn: (m, f(e)))
-            | "Count" >> beam.combiners.Count.PerElement()
+            | "Key" >> beam.Map(lambda e, m=self.metric, f=self.key_fn, v=self.value_fn: ((m, f(e)), v(e)))
+            | "Sum" >> beam.CombinePerKey(sum)
         )
 
 
@@ -82,6 +87,9 @@ def reconcile(counts: dict) -> dict[str, object]:
             # failed results are dead letters, and so is every request of a batch whose call raised
             counts.get("engine", {}).get("requests", 0) - counts.get("engine", {}).get("failures", 0)
             + counts.get("dead_by_stage", {}).get("sample", 0),
+        ),
+        "rollouts written == sum of steps.mc_rollouts": (
+            counts.get("rollouts_rows", {}).get("all", 0), total(counts, "mc_rollouts"),
         ),
         "dead letters written == dead letters": (
             total(counts, "dead_letters_written"), total(counts, "dead_letters"),

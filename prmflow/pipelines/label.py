@@ -12,7 +12,7 @@ import time
 
 import apache_beam as beam
 
-from prmflow.config import RunConfig, load_config
+from prmflow.config import ConfigError, RunConfig, load_config
 from prmflow.pipelines.common import (
     Tally,
     beam_options,
@@ -22,12 +22,14 @@ from prmflow.pipelines.common import (
     prepare_output,
 )
 from prmflow.prompts import SamplingConfig
+from prmflow.rollouts import ProcessConfig
 from prmflow.samplers import SamplerConfig
 from prmflow.schemas import TABLES, to_row
 from prmflow.sources import normalise_prompt
 from prmflow.transforms.dead_letters import DEAD
 from prmflow.transforms.label import LabelOutcomes, SegmentDrafts, join_reference, to_step_rows
 from prmflow.transforms.read import ReadInput
+from prmflow.transforms.rollout import LabelSteps
 from prmflow.transforms.sample import SampleTrajectories
 from prmflow.transforms.write import WriteTable
 
@@ -73,11 +75,17 @@ def read_inputs(p, config: RunConfig):
     return parsed, dead_all, tallies
 
 
+def _policy(config: RunConfig) -> tuple[SamplerConfig, SamplingConfig]:
+    extra = config.extra or {}
+    if not extra.get("sampler"):
+        raise ConfigError("a process section needs a sampler section: rollouts are sampled from the policy")
+    sampler = SamplerConfig.from_dict({"seed": config.seed, **extra["sampler"]})
+    return sampler, SamplingConfig.from_dict(extra.get("sampling"))
+
+
 def sample(config: RunConfig, problems, dead_all: list, tallies: list):
     """The policy's trajectories for every problem, when the config has a ``sampler`` section."""
-    extra = config.extra or {}
-    sampler = SamplerConfig.from_dict({"seed": config.seed, **extra["sampler"]})
-    sampling = SamplingConfig.from_dict(extra.get("sampling"))
+    sampler, sampling = _policy(config)
     requests, items, dead, engine = problems | "SampleTrajectories" >> SampleTrajectories(
         sampler, sampling, config.seed, config.segment, config.limits.max_steps
     )
@@ -106,7 +114,7 @@ def build(p, config: RunConfig, out_dir: str) -> None:
     dead_all.append(seg_dead)
     tallies.append(parsed | "CountSolutions" >> beam.FlatMap(lambda x: [x.problem.source] * len(x.drafts))
                    | Tally("solutions", lambda s: s))
-    if (config.extra or {}).get("sampler"):
+    if (config.extra or {}).get("sampler") and _policy(config)[1].n > 0:
         sampled = sample(config, problem_objs, dead_all, tallies)
         items = (items, sampled) | "AllTrajectories" >> beam.Flatten()
 
@@ -116,7 +124,21 @@ def build(p, config: RunConfig, out_dir: str) -> None:
         | "LabelOutcomes" >> beam.ParDo(LabelOutcomes(config.outcome))
     )
     trajectories = labeled | "TrajectoryRows" >> beam.Map(lambda item: to_row(item[1]))
-    steps = labeled | "StepRows" >> beam.FlatMap(to_step_rows, provenance)
+    tables = {"problems": problems, "trajectories": trajectories}
+    if (config.extra or {}).get("process"):
+        steps, start_states, rollouts, rollout_dead, engine = labeled | "LabelSteps" >> LabelSteps(
+            *_policy(config), ProcessConfig.from_dict(config.extra["process"]), config.outcome, config.seed, provenance
+        )
+        dead_all.append(rollout_dead)
+        tables.update(start_states=start_states, rollouts=rollouts)
+        tallies.append(
+            engine | "KeyRolloutEngine" >> beam.Map(lambda kv: (("engine", kv[0]), kv[1]))
+            | "SumRolloutEngine" >> beam.CombinePerKey(sum)
+        )
+    else:
+        steps = labeled | "StepRows" >> beam.FlatMap(to_step_rows, provenance)
+    tables["steps"] = steps
+    tallies.append(steps | "CountMcRollouts" >> Tally("mc_rollouts", lambda r: r["source"], lambda r: r["mc_rollouts"] or 0))
     dead = dead_all | "FlattenDead" >> beam.Flatten() | "DeadRows" >> beam.Map(to_row)
     tallies.append(trajectories | "CountTrajectories" >> Tally("trajectories", lambda r: r["source"]))
     tallies.append(trajectories | "CountOutcomes" >> Tally("outcome_status", lambda r: r["outcome_status"]))
@@ -124,7 +146,8 @@ def build(p, config: RunConfig, out_dir: str) -> None:
     tallies.append(dead | "CountDeadByStage" >> Tally("dead_by_stage", lambda r: r["stage"]))
     tallies.append(dead | "CountDeadWritten" >> Tally("dead_letters_written", lambda r: r["source"]))
 
-    write(p, config, out_dir, {"problems": problems, "trajectories": trajectories, "steps": steps, "dead_letters": dead}, tallies)
+    tables["dead_letters"] = dead
+    write(p, config, out_dir, tables, tallies)
 
 
 def write(p, config: RunConfig, out_dir: str, tables: dict, tallies: list) -> None:

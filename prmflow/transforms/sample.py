@@ -21,7 +21,8 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 
 from prmflow.ids import content_id
 from prmflow.prompts import SamplingConfig, render_prompt, request_id
-from prmflow.samplers import SamplerConfig, SamplingRequest, SamplingResult, make_sampler
+from prmflow.samplers import SamplerConfig, SamplingRequest, SamplingResult
+from prmflow.samplers.shared import shared_sampler
 from prmflow.schemas import DeadLetter, Problem
 from prmflow.segment import SegmentConfig, segment
 from prmflow.sources import BadRecord
@@ -42,7 +43,7 @@ class SamplerModelHandler(ModelHandler[Batch, tuple[SamplingResult, ...], Any]):
         self.max_batches_per_call = max_batches_per_call
 
     def load_model(self):
-        return make_sampler(self.config)
+        return shared_sampler(self.config)
 
     def run_inference(self, batch: Sequence[Batch], model, inference_args=None) -> Iterable[PredictionResult]:
         requests = [req for example in batch for _, req in example]
@@ -86,19 +87,24 @@ def engine_totals(results: Sequence[SamplingResult]) -> dict[str, int]:
     }
 
 
-class DeterministicBatches(beam.PTransform):
-    """(problem, request) pairs -> batches of about ``batch_size``, the same on every run."""
+def _request_key(pair) -> str:
+    return pair[1].request_id
 
-    def __init__(self, batch_size: int) -> None:
+
+class DeterministicBatches(beam.PTransform):
+    """Elements -> tuples of about ``batch_size``, the same on every run: bucketed by a hex content
+    id (``id_fn``), sorted by it, then chunked."""
+
+    def __init__(self, batch_size: int, id_fn=_request_key) -> None:
         super().__init__()
-        self.batch_size = batch_size
+        self.batch_size, self.id_fn = batch_size, id_fn
 
     def expand(self, pairs):
         total = pairs | "CountRequests" >> beam.combiners.Count.Globally()
         return (
             pairs
             | "Bucket" >> beam.Map(
-                lambda pr, n, b=self.batch_size: (int(pr[1].request_id, 16) % max(1, math.ceil(n / b)), pr),
+                lambda e, n, b=self.batch_size, f=self.id_fn: (int(f(e), 16) % max(1, math.ceil(n / b)), e),
                 beam.pvalue.AsSingleton(total),
             )
             | "GroupBuckets" >> beam.GroupByKey()
@@ -107,7 +113,7 @@ class DeterministicBatches(beam.PTransform):
 
     def _chunks(self, item):
         _, pairs = item
-        ordered = sorted(pairs, key=lambda pr: pr[1].request_id)
+        ordered = sorted(pairs, key=self.id_fn)
         for i in range(0, len(ordered), self.batch_size):
             yield tuple(ordered[i : i + self.batch_size])
 

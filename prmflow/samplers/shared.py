@@ -1,0 +1,38 @@
+"""One sampler per process and config, shared by every stage that asks the policy for text.
+
+Beam's RunInference (trajectory sampling) and the rollout DoFn both need the same engine; loading it
+twice would double the memory and, for vLLM's in-process engine, fight over global state. Calls are
+serialised with a lock because Beam may run bundles of different stages on different threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from prmflow.samplers.base import SamplerConfig, SamplingRequest, SamplingResult, make_sampler
+
+_LOCK = threading.Lock()
+_SAMPLERS: dict[SamplerConfig, SharedSampler] = {}
+
+
+class SharedSampler:
+    def __init__(self, config: SamplerConfig) -> None:
+        self.config = config
+        self._sampler = make_sampler(config)
+        self._lock = threading.Lock()
+
+    def generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
+        with self._lock:
+            return self._sampler.generate(requests)
+
+    def close(self) -> None:
+        """Closing is the process's job at exit; stages share this engine and must not close it."""
+
+
+def shared_sampler(config: SamplerConfig) -> SharedSampler:
+    with _LOCK:
+        sampler = _SAMPLERS.get(config)
+        if sampler is None:
+            sampler = _SAMPLERS[config] = SharedSampler(config)
+        return sampler
