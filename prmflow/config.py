@@ -17,8 +17,8 @@ import yaml
 
 from prmflow.segment import SegmentConfig
 
-FORMATS = ("gsm8k", "math500", "processbench", "prm800k", "jsonl", "json", "parquet")
-DEFAULT_DOMAIN = {"gsm8k": "math", "math500": "math", "processbench": "math", "prm800k": "math"}
+FORMATS = ("arith", "gsm8k", "math500", "processbench", "prm800k", "jsonl", "json", "parquet")
+DEFAULT_DOMAIN = {"arith": "arith", "gsm8k": "math", "math500": "math", "processbench": "math", "prm800k": "math"}
 GENERIC_FIELDS = (
     "id", "prompt", "reference_answer", "solution", "steps", "demonstration", "rubric", "generator",
     "gold_outcome", "gold_first_error", "gold_step_labels", "domain",
@@ -46,8 +46,6 @@ def _from_dict(cls: type, data: Any, where: str) -> Any:
 
 @dataclass(frozen=True)
 class InputConfig:
-    path: str
-    """A file, a glob, or a Beam filesystem URL (gs://..., s3://...)."""
     format: str
     """gsm8k | math500 | processbench | prm800k | jsonl | json | parquet (the last three use ``fields``)."""
     name: str | None = None
@@ -62,12 +60,21 @@ class InputConfig:
     """Import the source's solutions as trajectories (for GSM8K/MATH500: the reference rationale)."""
     limit: int | None = None
     """Read at most this many rows per file (for quick runs)."""
+    path: str | None = None
+    """A file, a glob, or a Beam filesystem URL (gs://..., s3://...); not used by arith."""
+    count: int | None = None
+    """arith: how many problems to generate."""
+    seed: int = 0
+    """arith: generator seed (problem i is the same for any count > i)."""
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise ConfigError(f"inputs[].format must be one of {FORMATS}, got {self.format!r}")
-        if not self.path:
-            raise ConfigError("inputs[].path must be a non-empty path or URL")
+        if self.format == "arith":
+            if not self.count or self.count < 1:
+                raise ConfigError(f"inputs[].count must be >= 1 for format 'arith', got {self.count!r}")
+        elif not self.path:
+            raise ConfigError(f"inputs[].path must be a non-empty path or URL for format {self.format!r}")
         if self.format in ("jsonl", "json", "parquet"):
             if not self.fields or "prompt" not in self.fields:
                 raise ConfigError(f"inputs[].fields must map at least 'prompt' for format {self.format!r}, got {self.fields!r}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
+from prmflow.analysis.gold import gold_metrics
+
 
 def _table(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
     cur = con.execute(sql)
@@ -21,9 +23,9 @@ def _fmt(value) -> str:
 def render(title: str, columns: list[str], rows: list[tuple]) -> str:
     cells = [[_fmt(v) for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = [title, "  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines = [title, "  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False))]
     numeric = [all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) for i in range(len(columns))]
-    lines += ["  " + "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(r, widths, numeric)) for r in cells]
+    lines += ["  " + "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(r, widths, numeric, strict=False)) for r in cells]
     if not rows:
         lines.append("  (none)")
     return "\n".join(lines)
@@ -75,5 +77,13 @@ SECTIONS: list[tuple[str, str]] = [
 ]
 
 
+GOLD_TITLE = ("Pseudo-labels against gold (first error: ProcessBench F1 = harmonic mean of the two "
+              "accuracies; steps: up to the gold first error)")
+
+
 def summary(con: duckdb.DuckDBPyConnection) -> str:
-    return "\n\n".join(render(title, *_table(con, sql)) for title, sql in SECTIONS)
+    parts = [render(title, *_table(con, sql)) for title, sql in SECTIONS]
+    columns, rows = gold_metrics(con)
+    if rows:  # only when some step has both a method's label and gold
+        parts.append(render(GOLD_TITLE, columns, rows))
+    return "\n\n".join(parts)

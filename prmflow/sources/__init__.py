@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+from prmflow.sources.arith import GOLD, arith_raw_records, parse_arith
 from prmflow.sources.base import BadRecord, Draft, Parsed, RawRecord, normalise_prompt
-from prmflow.sources.datasets import parse_gsm8k, parse_math500, parse_processbench, parse_prm800k
+from prmflow.sources.datasets import parse_gsm8k, parse_math500, parse_prm800k, parse_processbench
 from prmflow.sources.generic import parse_generic
 from prmflow.sources.reader import iter_raw_records
 
 ADAPTERS = {
+    "arith": parse_arith,
     "gsm8k": parse_gsm8k,
     "math500": parse_math500,
     "processbench": parse_processbench,
@@ -35,4 +37,4 @@ def parse_raw(raw: RawRecord, spec) -> Parsed:
     return ADAPTERS[spec.format](obj, raw, spec)
 
 
-__all__ = ["ADAPTERS", "BadRecord", "Draft", "Parsed", "RawRecord", "iter_raw_records", "normalise_prompt", "parse_raw"]
+__all__ = ["ADAPTERS", "GOLD", "arith_raw_records", "BadRecord", "Draft", "Parsed", "RawRecord", "iter_raw_records", "normalise_prompt", "parse_raw"]

@@ -12,7 +12,7 @@ from prmflow.config import OutcomeConfig
 from prmflow.labelers.outcome import make_outcome_labeler
 from prmflow.schemas import Problem, Trajectory, to_row
 from prmflow.segment import SegmentConfig
-from prmflow.sources import BadRecord, Parsed, normalise_prompt
+from prmflow.sources import GOLD, BadRecord, Parsed, normalise_prompt
 from prmflow.trajectories import from_draft, step_labels, with_outcome
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
 
@@ -65,6 +65,9 @@ class LabelOutcomes(beam.DoFn):
 
     def process(self, item: tuple[Problem, Trajectory]):
         problem, trajectory = item
+        gold = GOLD.get(problem.domain)
+        if gold is not None:  # the domain knows the exact truth of every step
+            trajectory = gold(problem, trajectory)
         outcome = self.labeler.label(trajectory.response or trajectory.text, problem.reference_answer)
         beam.metrics.Metrics.counter(NAMESPACE, f"outcome_{outcome.status}").inc()
         self._n += 1

@@ -9,7 +9,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from prmflow.config import InputConfig, LimitsConfig
-from prmflow.sources import BadRecord, RawRecord, iter_raw_records, parse_raw
+from prmflow.sources import BadRecord, RawRecord, arith_raw_records, iter_raw_records, parse_raw
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
 
 log = logging.getLogger("prmflow")
@@ -71,10 +71,17 @@ class ReadInput(beam.PTransform):
         self.spec, self.limits = spec, limits
 
     def expand(self, pbegin):
-        raws = (
-            pbegin
-            | "ListFiles" >> beam.Create(expand_path(self.spec.path))
-            | "ReadRecords" >> beam.ParDo(ReadRawRecords(self.spec, self.limits))
-        )
+        if self.spec.format == "arith":
+            raws = (
+                pbegin
+                | "Seed" >> beam.Create([(self.spec.count, self.spec.seed)])
+                | "Generate" >> beam.FlatMapTuple(arith_raw_records)
+            )
+        else:
+            raws = (
+                pbegin
+                | "ListFiles" >> beam.Create(expand_path(self.spec.path))
+                | "ReadRecords" >> beam.ParDo(ReadRawRecords(self.spec, self.limits))
+            )
         parsed, dead = raws | "Parse" >> beam.ParDo(ParseRecords(self.spec)).with_outputs(DEAD, main="parsed")
         return raws, parsed, dead
