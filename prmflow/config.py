@@ -183,11 +183,33 @@ def parse_config(data: Any, where: str = "config") -> RunConfig:
         if key in data:
             kwargs[key] = _from_dict(cls, data[key] or {}, key)
     extra = {k: data[k] for k in EXTRA_SECTIONS if k in data}
+    _verify_extra(extra, kwargs["seed"])
     kwargs["extra"] = extra or None
     names = [i.source_name for i in kwargs["inputs"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"inputs[].name must be unique, got {names}")
     return RunConfig(**kwargs)
+
+
+def _verify_extra(extra: dict[str, Any], seed: int) -> None:
+    """The stages' own sections are validated by their config classes now, not mid-run."""
+    from prmflow.prompts import SamplingConfig
+    from prmflow.rollouts import ProcessConfig
+    from prmflow.samplers import SamplerConfig
+
+    try:
+        if extra.get("sampler") is not None:
+            SamplerConfig.from_dict({"seed": seed, **extra["sampler"]})
+        if "sampling" in extra:
+            SamplingConfig.from_dict(extra["sampling"])
+        if "process" in extra:
+            ProcessConfig.from_dict(extra["process"])
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+    if ("process" in extra or "sampling" in extra) and not extra.get("sampler"):
+        raise ConfigError("sampling and process sections need a sampler section (the policy they run on)")
 
 
 def load_config(path: str | Path) -> RunConfig:

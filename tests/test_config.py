@@ -53,3 +53,18 @@ def test_examples_are_valid():
 
     for path in sorted((Path(__file__).parent.parent / "examples").glob("*.yaml")):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"sampler": {"backend": "vllm", "model": "m", "dtpe": "float32"}}, "dtpe"),
+        ({"sampler": {"backend": "tgi", "model": "m"}}, "backend"),
+        ({"sampler": {"backend": "vllm", "model": "m"}, "sampling": {"n": -1}}, "sampling.n must be >= 0"),
+        ({"sampler": {"backend": "vllm", "model": "m"}, "process": {"method": "mc", "rollouts": 0}}, "process.rollouts"),
+        ({"process": {"method": "mc"}}, "need a sampler section"),
+    ],
+)
+def test_stage_sections_are_validated_at_load(patch, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**BASE, **patch})
