@@ -16,6 +16,7 @@ from prmflow.samplers.base import (
 )
 from prmflow.samplers.hf_backend import HFSampler
 from prmflow.samplers.openai_backend import OpenAISampler
+from prmflow.samplers.shared import SharedSampler, shared_sampler
 from prmflow.samplers.vllm_backend import VLLMSampler
 
 __all__ = [
@@ -28,7 +29,9 @@ __all__ = [
     "SamplerMetrics",
     "SamplingRequest",
     "SamplingResult",
+    "SharedSampler",
     "VLLMSampler",
     "derive_seed",
     "make_sampler",
+    "shared_sampler",
 ]

@@ -185,7 +185,9 @@ class SamplerConfig:
 
     def __post_init__(self) -> None:
         # A private copy: the caller's dict can change later without changing a frozen config.
-        if isinstance(self.engine_kwargs, Mapping):
+        if self.engine_kwargs is None:  # YAML "engine_kwargs:" with nothing under it
+            object.__setattr__(self, "engine_kwargs", {})
+        elif isinstance(self.engine_kwargs, Mapping):
             object.__setattr__(self, "engine_kwargs", dict(self.engine_kwargs))
         self._verify_args()
 
@@ -211,7 +213,9 @@ class SamplerConfig:
         gmu = self.gpu_memory_utilization
         if gmu is not None and (not _is_number(gmu) or not 0 < gmu <= 1):
             raise ValueError(f"gpu_memory_utilization must be in (0, 1] or None, got {gmu!r}")
-        if not isinstance(self.engine_kwargs, dict) or not all(isinstance(k, str) for k in self.engine_kwargs):
+        if not isinstance(self.engine_kwargs, dict) or not all(
+            isinstance(k, str) for k in self.engine_kwargs
+        ):
             raise ValueError(f"engine_kwargs must be a dict with str keys, got {self.engine_kwargs!r}")
         if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {self.base_url!r}")
@@ -258,7 +262,13 @@ class SamplerMetrics:
     prefix-cache hit rate that decides whether best-of-n batching pays off.
     """
 
-    KEYS: tuple[str, ...] = ("requests", "prompt_tokens", "generated_tokens", "cached_prompt_tokens", "failures")
+    KEYS: tuple[str, ...] = (
+        "requests",
+        "prompt_tokens",
+        "generated_tokens",
+        "cached_prompt_tokens",
+        "failures",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -289,7 +299,9 @@ def derive_seed(config_seed: int, request: SamplingRequest) -> int:
     ``seed + i`` and callers tend to number their seeds 0, 1, 2, ..., which would make sample 1 of
     one request identical to sample 0 of the next.
     """
-    material = f"seed:{request.seed}" if request.seed is not None else f"auto:{config_seed}:{request.request_id}"
+    material = (
+        f"seed:{request.seed}" if request.seed is not None else f"auto:{config_seed}:{request.request_id}"
+    )
     digest = hashlib.sha256(material.encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:8], "big") >> (64 - _SEED_BITS)
 
@@ -297,7 +309,11 @@ def derive_seed(config_seed: int, request: SamplingRequest) -> int:
 def error_result(request: SamplingRequest, error: str, prompt_tokens: int = 0) -> SamplingResult:
     """A failed result: no completions, the reason in ``error``."""
     return SamplingResult(
-        request_id=request.request_id, completions=(), prompt_tokens=prompt_tokens, cached_prompt_tokens=0, error=error
+        request_id=request.request_id,
+        completions=(),
+        prompt_tokens=prompt_tokens,
+        cached_prompt_tokens=0,
+        error=error,
     )
 
 

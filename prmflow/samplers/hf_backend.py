@@ -14,6 +14,7 @@ temperature/top-p. The processor hands back a one-hot score row and ``generate``
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,9 @@ def import_hf() -> tuple[Any, Any]:
         import torch
         import transformers
     except ImportError as e:
-        raise ImportError(f"the 'hf' sampler backend needs torch and transformers: {INSTALL_HINT} ({e})") from e
+        raise ImportError(
+            f"the 'hf' sampler backend needs torch and transformers: {INSTALL_HINT} ({e})"
+        ) from e
     return torch, transformers
 
 
@@ -72,6 +75,7 @@ class HFSampler:
         torch, transformers = import_hf()
         self.config = config
         self._metrics = SamplerMetrics()
+        self._generate_lock = threading.Lock()
         path = resolve_model(config.model)
         self.device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._tokenizer = transformers.AutoTokenizer.from_pretrained(path)
@@ -89,7 +93,9 @@ class HFSampler:
             pad = gen_cfg.pad_token_id if gen_cfg.pad_token_id is not None else (self._eos_ids or [0])[0]
         self._pad_id: int = int(pad)
         if config.chat_template and not getattr(self._tokenizer, "chat_template", None):
-            raise ValueError(f"chat_template is set but the tokenizer of {config.model!r} has no chat template")
+            raise ValueError(
+                f"chat_template is set but the tokenizer of {config.model!r} has no chat template"
+            )
 
     def encode(self, prompt: str) -> list[int]:
         if self.config.chat_template:
@@ -100,6 +106,12 @@ class HFSampler:
         return list(self._tokenizer(prompt)["input_ids"])
 
     def generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
+        """Results in request order; per-request failures are results with ``error``. Calls from
+        several threads are serialized: the engine is not thread-safe."""
+        with self._generate_lock:
+            return self._generate(requests)
+
+    def _generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
         if self._model is None:
             raise RuntimeError("sampler is closed")
         results: list[SamplingResult | None] = [None] * len(requests)
@@ -135,9 +147,8 @@ class HFSampler:
                     )
                 )
 
-        bs = self.config.batch_size
-        for start in range(0, len(rows), bs):
-            self._generate_batch(rows[start : start + bs])
+        for batch in self._batches(rows):
+            self._generate_batch(batch)
 
         by_request: dict[int, list[Completion]] = {pos: [] for pos in prompt_len}
         for row in rows:
@@ -154,6 +165,26 @@ class HFSampler:
         for r in final:
             self._metrics.record(r)
         return final
+
+    def _batches(self, rows: list[_Row]) -> list[list[_Row]]:
+        """Rows grouped by prompt length (less padding), each batch short enough that its padded
+        width plus its longest generation fits the context: every row of a batch runs for as many
+        steps as the longest one, and learned position tables have no slot past the context.
+        Regrouping is safe because each row samples from its own generator."""
+        batches: list[list[_Row]] = []
+        current: list[_Row] = []
+        width = steps = 0
+        for row in sorted(rows, key=lambda r: len(r.prompt_ids)):
+            w, n = max(width, len(row.prompt_ids)), max(steps, row.max_new)
+            fits = self.max_model_len is None or w + n <= self.max_model_len
+            if current and (len(current) == self.config.batch_size or not fits):
+                batches.append(current)
+                current, w, n = [], len(row.prompt_ids), row.max_new
+            current.append(row)
+            width, steps = w, n
+        if current:
+            batches.append(current)
+        return batches
 
     def _generate_batch(self, rows: list[_Row]) -> None:
         torch, transformers = import_hf()
@@ -230,7 +261,9 @@ class HFSampler:
         self.close()
 
 
-def _make_row_sampler(torch: Any, transformers: Any, rows: list[_Row], device: str, eos_ids: list[int]) -> Any:
+def _make_row_sampler(
+    torch: Any, transformers: Any, rows: list[_Row], device: str, eos_ids: list[int]
+) -> Any:
     """A LogitsProcessor that samples each row with its own generator and records token+logprob."""
     generators = [torch.Generator(device=device).manual_seed(r.seed) for r in rows]
     # Rows whose sample already ended skip work; generate keeps padding them.

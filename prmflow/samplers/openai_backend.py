@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ipaddress
 import logging
 import os
 import random
 import threading
-from collections.abc import Coroutine, Sequence
+import urllib.parse
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from prmflow.samplers.base import (
@@ -75,7 +77,9 @@ class OpenAISampler:
         if config.api_key_env:
             key = os.environ.get(config.api_key_env)
             if not key:
-                raise ValueError(f"api_key_env names {config.api_key_env!r}, but that environment variable is not set")
+                raise ValueError(
+                    f"api_key_env names {config.api_key_env!r}, but that environment variable is not set"
+                )
             self._headers["Authorization"] = f"Bearer {key}"
         self._base_url = config.base_url.rstrip("/")
         self._lock = threading.Lock()
@@ -87,13 +91,13 @@ class OpenAISampler:
 
     # -- event loop plumbing -------------------------------------------------------------------
 
-    def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        """Run ``coro`` on the private loop and wait for it from the calling thread."""
+    def _run(self, make_coro: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+        """Run ``make_coro()`` on the private loop and wait for it from the calling thread (the
+        coroutine is created only once the loop exists, so a refusal leaves none un-awaited)."""
         loop = self._ensure_loop()
         if _running_loop() is loop:  # would deadlock: generate() called from our own callbacks
-            coro.close()
             raise RuntimeError("OpenAISampler.generate must not be called from its own event loop")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        return asyncio.run_coroutine_threadsafe(make_coro(), loop).result()
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -115,18 +119,20 @@ class OpenAISampler:
             timeout=httpx.Timeout(self.config.timeout_s),
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
             headers=self._headers,
-            # A proxy from the environment must not intercept a local inference server.
-            trust_env=False,
+            # Environment proxies serve remote endpoints; they must not intercept a local server.
+            trust_env=not _is_loopback(self._base_url),
         )
         self._semaphore = asyncio.Semaphore(limit)
 
     # -- sampling -------------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
+        """Results in request order; failures (after retries) are results with ``error``. Safe to
+        call from any thread, with or without a running event loop."""
         if not requests:
             return []
-        results = self._run(self._generate_all(list(requests)))
-        return results
+        batch = list(requests)
+        return self._run(lambda: self._generate_all(batch))
 
     async def _generate_all(self, requests: list[SamplingRequest]) -> list[SamplingResult]:
         return list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
@@ -145,7 +151,11 @@ class OpenAISampler:
         return result
 
     def _endpoint(self) -> str:
-        return f"{self._base_url}/chat/completions" if self.config.chat_template else f"{self._base_url}/completions"
+        return (
+            f"{self._base_url}/chat/completions"
+            if self.config.chat_template
+            else f"{self._base_url}/completions"
+        )
 
     def _body(self, request: SamplingRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -192,7 +202,9 @@ class OpenAISampler:
                     raise _RequestFailed(reason)  # 4xx: the request itself is wrong; retrying won't help
                 retry_after = _retry_after(response.headers.get("retry-after"))
             if attempt + 1 < attempts:
-                delay = self.config.backoff_s * 2**attempt * (1 + random.random() * 0.25)  # jitter: no thundering herd
+                delay = (
+                    self.config.backoff_s * 2**attempt * (1 + random.random() * 0.25)
+                )  # jitter: no thundering herd
                 if retry_after is not None:
                     delay = max(delay, min(retry_after, _MAX_RETRY_AFTER_S))
                 log.debug("retrying %s in %.2fs after %s", url, delay, reason)
@@ -213,7 +225,9 @@ class OpenAISampler:
         if loop is None:
             return
         if self._client is not None:
-            fut: concurrent.futures.Future[None] = asyncio.run_coroutine_threadsafe(self._client.aclose(), loop)
+            fut: concurrent.futures.Future[None] = asyncio.run_coroutine_threadsafe(
+                self._client.aclose(), loop
+            )
             try:
                 fut.result(timeout=10)
             except Exception as e:  # closing is best effort
@@ -282,6 +296,16 @@ def _retry_after(value: str | None) -> float | None:
 def _snippet(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _ERROR_BODY_CHARS else text[:_ERROR_BODY_CHARS] + "..."
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

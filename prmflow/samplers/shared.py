@@ -26,6 +26,10 @@ class SharedSampler:
         with self._lock:
             return self._sampler.generate(requests)
 
+    def metrics(self) -> dict[str, int]:
+        """The shared engine's cumulative counters (all stages together)."""
+        return self._sampler.metrics()
+
     def close(self) -> None:
         """Closing is the process's job at exit; stages share this engine and must not close it."""
 

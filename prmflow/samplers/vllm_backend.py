@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,6 +90,7 @@ class VLLMSampler:
 
         self.config = config
         self._metrics = SamplerMetrics()
+        self._generate_lock = threading.Lock()
         self._on_cpu = bool(current_platform.is_cpu())
         self._owns_llm = llm is None
         self._llm = vllm.LLM(**engine_kwargs(config, on_cpu=self._on_cpu)) if llm is None else llm
@@ -98,6 +100,7 @@ class VLLMSampler:
         chunked = bool(engine_config.scheduler_config.enable_chunked_prefill)
         self.per_request_seeds: bool = not (self._on_cpu and chunked)
         """False only on CPU with chunked prefill forced on: see the module docstring."""
+        self._can_reseed = True  # cleared when the engine refuses our reseed callable
         if not self.per_request_seeds:
             log.warning(
                 "vLLM on CPU with chunked prefill: per-request seeds are off; samples are reproducible "
@@ -105,7 +108,9 @@ class VLLMSampler:
                 config.seed,
             )
         if config.chat_template and not getattr(self._tokenizer, "chat_template", None):
-            raise ValueError(f"chat_template is set but the tokenizer of {config.model!r} has no chat template")
+            raise ValueError(
+                f"chat_template is set but the tokenizer of {config.model!r} has no chat template"
+            )
 
     @property
     def llm(self) -> Any:
@@ -126,6 +131,12 @@ class VLLMSampler:
         return list(self._tokenizer.encode(prompt))
 
     def generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
+        """Results in request order; per-request failures are results with ``error``. Calls from
+        several threads are serialized: the engine is not thread-safe."""
+        with self._generate_lock:
+            return self._generate(requests)
+
+    def _generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
         vllm = import_vllm()
         results: list[SamplingResult | None] = [None] * len(requests)
         todo: list[int] = []
@@ -192,7 +203,11 @@ class VLLMSampler:
             try:
                 outs.append(llm.generate([prompt], [sp], use_tqdm=False)[0])
             except rejected as e:
-                outs.append(error_result(request, f"engine_rejected: {e}", prompt_tokens=len(prompt["prompt_token_ids"])))
+                outs.append(
+                    error_result(
+                        request, f"engine_rejected: {e}", prompt_tokens=len(prompt["prompt_token_ids"])
+                    )
+                )
         return outs
 
     def _reseed_for_batch(self, seeds: list[int]) -> None:
@@ -202,10 +217,15 @@ class VLLMSampler:
         llm = self.llm
         # A warm prefix cache changes how many sampling steps run, and so the RNG draws.
         llm.reset_prefix_cache()
+        if not self._can_reseed:
+            return
         try:
             llm.collective_rpc(_seed_worker, args=(batch_seed,))
-        except Exception as e:  # multiprocess engines refuse pickled callables unless allowed
-            log.warning("could not reseed the vLLM workers (%s); samples depend on call history", e)
+        except Exception as e:
+            # Multiprocess engines refuse pickled callables unless VLLM_ALLOW_INSECURE_SERIALIZATION=1;
+            # samples then still repeat for the same sequence of batches from a fresh engine.
+            self._can_reseed = False
+            log.warning("could not reseed the vLLM workers (%s); samples depend on the call history", e)
 
     def metrics(self) -> dict[str, int]:
         """Cumulative counters: requests, prompt_tokens, generated_tokens, cached_prompt_tokens,
@@ -238,7 +258,7 @@ def _seed_worker(worker: Any, seed: int) -> None:
 
 
 def _client_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [ValueError, TypeError]
+    errors: list[type[BaseException]] = [ValueError]
     try:
         from vllm.exceptions import VLLMClientError
 

@@ -61,7 +61,9 @@ def corpus(lines: int = 400, seed: int = 0) -> list[str]:
         if kind == 0:
             out.append(f"{name} has {a} {thing} and {verb} {b} more. How many {thing} now?")
         elif kind == 1:
-            out.append(f"Step 1: {a} + {b} = {a + b}. Step 2: {a + b} * 2 = {(a + b) * 2}. The answer is {(a + b) * 2}.")
+            out.append(
+                f"Step 1: {a} + {b} = {a + b}. Step 2: {a + b} * 2 = {(a + b) * 2}. The answer is {(a + b) * 2}."
+            )
         else:
             out.append(f"Let's think step by step. {name} starts with {a} {thing}; {a} - {b} = {a - b}.")
     return out
@@ -243,20 +245,32 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> No
         except OSError:
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"vLLM server not healthy after {SERVER_START_TIMEOUT_S}s:\n{log_path.read_text()[-4000:]}")
+    raise RuntimeError(
+        f"vLLM server not healthy after {SERVER_START_TIMEOUT_S}s:\n{log_path.read_text()[-4000:]}"
+    )
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
+    """SIGTERM the server's process group (its pgid is its pid: ``start_new_session``), wait for
+    every member, including the engine-core child, then SIGKILL whatever is left."""
+    pgid = proc.pid
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
-        pass
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the leader so the group can empty
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    proc.wait(timeout=10)
 
 
 # -- fake HTTP servers ---------------------------------------------------------------------------

