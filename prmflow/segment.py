@@ -112,7 +112,7 @@ def _split_at_markers(text: str, start: int, end: int) -> list[tuple[int, int]]:
     if not starts:
         return _split_by(text, start, end, re.compile(r"\n"))
     cuts = [start] + [start + s for s in starts if s > 0] + [end]
-    spans = [_trimmed(text, a, b) for a, b in zip(cuts, cuts[1:])]
+    spans = [_trimmed(text, a, b) for a, b in zip(cuts, cuts[1:], strict=False)]
     return [s for s in spans if s]
 
 

@@ -7,7 +7,7 @@ import dataclasses
 from prmflow.ids import content_id
 from prmflow.labelers.outcome import Outcome
 from prmflow.schemas import Problem, StepLabel, Trajectory
-from prmflow.segment import SegmentConfig, Segmentation, segment, segment_given
+from prmflow.segment import Segmentation, SegmentConfig, segment, segment_given
 from prmflow.sources.base import BadRecord, Draft
 
 

@@ -18,7 +18,7 @@ def outputs(tmp_path_factory, monkeypatch_module):
     monkeypatch_module.chdir(REPO)  # the example's paths are relative to the repository root
     base = tmp_path_factory.mktemp("pb")
     first = run([str(EXAMPLE), "--output", str(base / "a")])
-    second = run([str(EXAMPLE), "--output", str(base / "b")])
+    run([str(EXAMPLE), "--output", str(base / "b")])
     return base / "a", base / "b", first
 
 

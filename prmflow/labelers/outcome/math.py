@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prmflow.labelers.outcome.base import Outcome, clean_number_text, extract_answer, last_math_result, unescape_currency
-from prmflow.labelers.outcome.timelimit import Timeout, TimeLimitedRunner
+from prmflow.labelers.outcome.base import (
+    Outcome,
+    clean_number_text,
+    extract_answer,
+    last_math_result,
+    unescape_currency,
+)
+from prmflow.labelers.outcome.timelimit import TimeLimitedRunner, Timeout
 
 
 @dataclass(frozen=True)
