@@ -46,26 +46,26 @@ def _first_by_index(problems):
     return min(problems, key=lambda p: (p.source_file or "", p.source_index or 0))
 
 
+def _read_counted(p, spec, config: RunConfig, dead_all: list, tallies: list):
+    """One input read, its rows counted as read / parsed / dead-lettered, its dead letters kept."""
+    name = spec.source_name
+    raws, parsed, dead = p | ReadInput(spec, config.limits)
+    tallies.append(raws | f"CountRead[{name}]" >> Tally("records_read", lambda r, n=name: n))
+    tallies.append(parsed | f"CountParsed[{name}]" >> Tally("records_parsed", lambda r, n=name: n))
+    tallies.append(dead | f"CountDead[{name}]" >> Tally("records_dead", lambda r, n=name: n))
+    dead_all.append(dead)
+    return parsed
+
+
 def read_inputs(p, config: RunConfig):
     """All inputs -> (parsed records, dead letters, tallies)."""
     parsed_all, dead_all, tallies = [], [], []
     for spec in config.inputs:
         name = spec.source_name
-        raws, parsed, dead = p | ReadInput(spec, config.limits)
-        tallies.append(raws | f"CountRead[{name}]" >> Tally("records_read", lambda r, n=name: n))
-        tallies.append(parsed | f"CountParsed[{name}]" >> Tally("records_parsed", lambda r, n=name: n))
-        tallies.append(dead | f"CountDead[{name}]" >> Tally("records_dead", lambda r, n=name: n))
-        dead_all.append(dead)
+        parsed = _read_counted(p, spec, config, dead_all, tallies)
         if spec.references:
-            ref_spec = spec.reference_input()
-            ref_name = ref_spec.source_name
-            r_raws, r_parsed, r_dead = p | ReadInput(ref_spec, config.limits)
-            tallies.append(r_raws | f"CountRead[{ref_name}]" >> Tally("records_read", lambda r, n=ref_name: n))
-            tallies.append(r_parsed | f"CountParsed[{ref_name}]" >> Tally("records_parsed", lambda r, n=ref_name: n))
-            tallies.append(r_dead | f"CountDead[{ref_name}]" >> Tally("records_dead", lambda r, n=ref_name: n))
-            dead_all.append(r_dead)
             refs = (
-                r_parsed
+                _read_counted(p, spec.reference_input(), config, dead_all, tallies)
                 | f"KeyReferences[{name}]" >> beam.Map(lambda x: (normalise_prompt(x.problem.prompt), x.problem.reference_answer))
                 | f"KeepAnswered[{name}]" >> beam.Filter(lambda kv: kv[1] is not None)
             )
