@@ -109,6 +109,12 @@ class Probe:
     prefix: str
     stage: int | None = None
     fraction: float | None = None
+    measures_step: bool = True
+    """Whether the prefix ends exactly after step k (so it measures step k-1's value)."""
+
+    @property
+    def step_index(self) -> int | None:
+        return self.k - 1 if self.measures_step and self.k >= 1 else None
 
 
 @dataclass
@@ -150,7 +156,8 @@ def _audit(out: BatchOutput, problem: Problem, t: Trajectory, probe: Probe, est:
     ss_id = content_id(t.trajectory_id, probe.k, len(probe.prefix))
     out.start_states.append(StartState(
         start_state_id=ss_id, trajectory_id=t.trajectory_id, problem_id=t.problem_id, source=t.source,
-        k=probe.k, prefix=probe.prefix, method=method, stage=probe.stage, fraction=probe.fraction,
+        k=probe.k, prefix=probe.prefix, method=method, step_index=probe.step_index,
+        stage=probe.stage, fraction=probe.fraction,
         rollouts=est.rollouts, successes=est.successes,
         success_rate=est.successes / est.rollouts if est.rollouts else None,
         cached_prompt_tokens=est.cached_prompt_tokens,
@@ -287,15 +294,16 @@ def _reverse_curriculum(items, config: ProcessConfig, estimate: Estimator, out: 
             prefixes = [prefix_text(t.text, t.step_spans, k) for k in range(t.num_steps + 1)]
         for spec in reverse_curriculum(prefixes, config.stages, config.curriculum_mode):
             k = spec.k if spec.k is not None else sum(1 for s in t.step_spans if s[1] <= spec.char_end)
-            probes.append(Probe(i, k, t.text[: spec.char_end], stage=spec.stage, fraction=spec.fraction))
+            probes.append(Probe(i, k, t.text[: spec.char_end], stage=spec.stage, fraction=spec.fraction,
+                                measures_step=spec.k is not None))
     found = _estimate_all(items, probes, estimate, out, "reverse-curriculum")
     result = []
     for i, (_, t) in enumerate(items):
         fields = [{"method": "reverse-curriculum", "mc_rollouts": 0, "rollout_tokens": 0} for _ in range(t.num_steps)]
         for p in probes:
-            if p.index == i and (i, p.k) in found and p.k >= 1 and config.curriculum_mode == "steps":
+            if p.index == i and (i, p.k) in found and p.step_index is not None:
                 est = found[(i, p.k)]
-                fields[p.k - 1].update(mc_value=est.successes / est.rollouts, mc_successes=est.successes,
+                fields[p.step_index].update(mc_value=est.successes / est.rollouts, mc_successes=est.successes,
                                        mc_rollouts=est.rollouts, rollout_tokens=sum(c[4] for c in est.completions))
         result.append(fields)
     return result

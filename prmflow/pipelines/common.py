@@ -88,8 +88,11 @@ def reconcile(counts: dict) -> dict[str, object]:
             counts.get("engine", {}).get("requests", 0) - counts.get("engine", {}).get("failures", 0)
             + counts.get("dead_by_stage", {}).get("sample", 0),
         ),
-        "rollouts written == sum of steps.mc_rollouts": (
-            counts.get("rollouts_rows", {}).get("all", 0), total(counts, "mc_rollouts"),
+        "rollouts written == sum of start_states.rollouts": (
+            counts.get("rollouts_rows", {}).get("all", 0), total(counts, "start_state_rollouts"),
+        ),
+        "sum of steps.mc_rollouts == rollouts of start states that measure a step": (
+            total(counts, "mc_rollouts"), total(counts, "step_state_rollouts"),
         ),
         "dead letters written == dead letters": (
             total(counts, "dead_letters_written"), total(counts, "dead_letters"),

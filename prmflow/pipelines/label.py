@@ -24,6 +24,7 @@ from prmflow.pipelines.common import (
 from prmflow.prompts import SamplingConfig
 from prmflow.rollouts import ProcessConfig
 from prmflow.samplers import SamplerConfig
+from prmflow.samplers.shared import release_all
 from prmflow.schemas import TABLES, to_row
 from prmflow.sources import normalise_prompt
 from prmflow.transforms.dead_letters import DEAD
@@ -131,6 +132,9 @@ def build(p, config: RunConfig, out_dir: str) -> None:
         )
         dead_all.append(rollout_dead)
         tables.update(start_states=start_states, rollouts=rollouts)
+        tallies.append(start_states | "CountStateRollouts" >> Tally("start_state_rollouts", lambda r: r["source"], lambda r: r["rollouts"] or 0))
+        tallies.append(start_states | "CountStepStateRollouts" >> Tally(
+            "step_state_rollouts", lambda r: r["source"], lambda r: (r["rollouts"] or 0) if r["step_index"] is not None else 0))
         tallies.append(
             engine | "KeyRolloutEngine" >> beam.Map(lambda kv: (("engine", kv[0]), kv[1]))
             | "SumRolloutEngine" >> beam.CombinePerKey(sum)
@@ -185,8 +189,11 @@ def run(argv: list[str] | None = None) -> dict:
         raise SystemExit("prmflow run: no output directory: pass --output DIR or set output.dir in the config")
     prepare_output(out_dir, config.output.overwrite)
     started = time.time()
-    with beam.Pipeline(options=beam_options(beam_args)) as p:
-        build(p, config, out_dir)
+    try:
+        with beam.Pipeline(options=beam_options(beam_args)) as p:
+            build(p, config, out_dir)
+    finally:
+        release_all()  # engines the in-process runner loaded in this process
     result = p.result
     manifest = complete_run(out_dir, result, started)
     print(format_summary(manifest), flush=True)

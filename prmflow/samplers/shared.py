@@ -40,3 +40,14 @@ def shared_sampler(config: SamplerConfig) -> SharedSampler:
         if sampler is None:
             sampler = _SAMPLERS[config] = SharedSampler(config)
         return sampler
+
+
+def release_all() -> None:
+    """Close every shared engine of this process. ``prmflow run`` calls it when a pipeline ends, so
+    the next run in the same process starts from a cold engine (an empty prefix cache): the
+    ``cached_prompt_tokens`` a run records then depend on the run alone, and reruns stay identical."""
+    with _LOCK:
+        samplers = list(_SAMPLERS.values())
+        _SAMPLERS.clear()
+    for s in samplers:
+        s._sampler.close()

@@ -18,6 +18,10 @@ class StartState:
     k: int = col(pa.int32(), "steps of the trajectory kept in the prefix")
     prefix: str = col(pa.string(), "the exact prefix text (first k steps)")
     method: str = col(pa.string(), "all-steps | reverse-curriculum | binary-search")
+    step_index: int | None = col(
+        pa.int32(), "the step whose MC value this state measures (k - 1); null for none (k = 0, a cut inside a step)",
+        default=None,
+    )
     stage: int | None = col(pa.int32(), "reverse-curriculum stage: 0 = nearest the end", default=None)
     fraction: float | None = col(pa.float64(), "share of the solution kept in the prefix", default=None)
     rollouts: int | None = col(pa.int32(), "rollouts sampled from this state", default=None)
