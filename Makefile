@@ -24,8 +24,8 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/prmflow run examples/processbench-gsm8k.yaml --output out/demo
-	$(VENV)/bin/prmflow inspect out/demo
+	$(VENV)/bin/prmflow run examples/arith-demo.yaml --output out/arith-demo
+	$(VENV)/bin/prmflow inspect out/arith-demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -24,7 +24,7 @@ from prmflow.pipelines.common import (
 from prmflow.prompts import SamplingConfig
 from prmflow.rollouts import ProcessConfig
 from prmflow.samplers import SamplerConfig
-from prmflow.samplers.shared import release_all
+from prmflow.samplers.shared import reset_caches
 from prmflow.schemas import TABLES, to_row
 from prmflow.sources import normalise_prompt
 from prmflow.transforms.dead_letters import DEAD
@@ -189,11 +189,9 @@ def run(argv: list[str] | None = None) -> dict:
         raise SystemExit("prmflow run: no output directory: pass --output DIR or set output.dir in the config")
     prepare_output(out_dir, config.output.overwrite)
     started = time.time()
-    try:
-        with beam.Pipeline(options=beam_options(beam_args)) as p:
-            build(p, config, out_dir)
-    finally:
-        release_all()  # engines the in-process runner loaded in this process
+    reset_caches()  # a warm in-process engine from an earlier run must not change what this run records
+    with beam.Pipeline(options=beam_options(beam_args)) as p:
+        build(p, config, out_dir)
     result = p.result
     manifest = complete_run(out_dir, result, started)
     print(format_summary(manifest), flush=True)

@@ -42,12 +42,16 @@ def shared_sampler(config: SamplerConfig) -> SharedSampler:
         return sampler
 
 
-def release_all() -> None:
-    """Close every shared engine of this process. ``prmflow run`` calls it when a pipeline ends, so
-    the next run in the same process starts from a cold engine (an empty prefix cache): the
-    ``cached_prompt_tokens`` a run records then depend on the run alone, and reruns stay identical."""
+def reset_caches() -> None:
+    """Empty the prefix cache of every shared engine of this process. ``prmflow run`` calls it before
+    a pipeline starts, so a run that reuses a warm in-process engine records the same
+    ``cached_prompt_tokens`` as one on a fresh engine, and reruns stay identical. (Engines are not
+    shut down: in-process vLLM engines share global parallel state, and shutting one down breaks
+    the others.)"""
     with _LOCK:
         samplers = list(_SAMPLERS.values())
-        _SAMPLERS.clear()
     for s in samplers:
-        s._sampler.close()
+        with s._lock:
+            llm = getattr(s._sampler, "llm", None)
+            if llm is not None and hasattr(llm, "reset_prefix_cache"):
+                llm.reset_prefix_cache()
