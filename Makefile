@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export VLLM_NO_USAGE_STATS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench model-card clean
 
 setup: $(STAMP)
 
@@ -34,7 +34,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check prmflow tests bench scripts
 
 bench: $(STAMP)
+	$(PY) bench/sampling.py
 	$(PY) bench/labeling.py
+
+# Reproduces the figures of docs/model-card-arith-tiny.md on the shipped model.
+model-card: $(STAMP)
+	$(PY) scripts/eval_arith.py
 
 clean:
 	rm -rf out build *.egg-info
