@@ -92,10 +92,22 @@ def sample(config: RunConfig, problems, dead_all: list, tallies: list):
     )
     dead_all.append(dead)
     tallies.append(requests | "CountRequests" >> Tally("sample_requests", lambda pr: pr[0].source))
-    tallies.append(
-        engine | "KeyEngine" >> beam.Map(lambda kv: (("engine", kv[0]), kv[1])) | "SumEngine" >> beam.CombinePerKey(sum)
-    )
+    tallies.append(engine | "CountSamplingEngine" >> Tally("engine", lambda kv: kv[0], lambda kv: kv[1]))
     return items
+
+
+def label_steps(config: RunConfig, labeled, provenance: dict, dead_all: list, tallies: list) -> dict:
+    """Step labels from rollouts (a ``process`` section) -> the steps, start_states, rollouts tables."""
+    steps, start_states, rollouts, dead, engine = labeled | "LabelSteps" >> LabelSteps(
+        *_policy(config), ProcessConfig.from_dict(config.extra["process"]), config.outcome, config.seed, provenance
+    )
+    dead_all.append(dead)
+    tallies.append(engine | "CountRolloutEngine" >> Tally("engine", lambda kv: kv[0], lambda kv: kv[1]))
+    tallies.append(start_states | "CountStateRollouts" >> Tally(
+        "start_state_rollouts", lambda r: r["source"], lambda r: r["rollouts"] or 0))
+    tallies.append(start_states | "CountStepStateRollouts" >> Tally(
+        "step_state_rollouts", lambda r: r["source"], lambda r: (r["rollouts"] or 0) if r["step_index"] is not None else 0))
+    return {"steps": steps, "start_states": start_states, "rollouts": rollouts}
 
 
 def build(p, config: RunConfig, out_dir: str) -> None:
@@ -127,22 +139,11 @@ def build(p, config: RunConfig, out_dir: str) -> None:
     trajectories = labeled | "TrajectoryRows" >> beam.Map(lambda item: to_row(item[1]))
     tables = {"problems": problems, "trajectories": trajectories}
     if (config.extra or {}).get("process"):
-        steps, start_states, rollouts, rollout_dead, engine = labeled | "LabelSteps" >> LabelSteps(
-            *_policy(config), ProcessConfig.from_dict(config.extra["process"]), config.outcome, config.seed, provenance
-        )
-        dead_all.append(rollout_dead)
-        tables.update(start_states=start_states, rollouts=rollouts)
-        tallies.append(start_states | "CountStateRollouts" >> Tally("start_state_rollouts", lambda r: r["source"], lambda r: r["rollouts"] or 0))
-        tallies.append(start_states | "CountStepStateRollouts" >> Tally(
-            "step_state_rollouts", lambda r: r["source"], lambda r: (r["rollouts"] or 0) if r["step_index"] is not None else 0))
-        tallies.append(
-            engine | "KeyRolloutEngine" >> beam.Map(lambda kv: (("engine", kv[0]), kv[1]))
-            | "SumRolloutEngine" >> beam.CombinePerKey(sum)
-        )
+        tables.update(label_steps(config, labeled, provenance, dead_all, tallies))
     else:
-        steps = labeled | "StepRows" >> beam.FlatMap(to_step_rows, provenance)
-    tables["steps"] = steps
-    tallies.append(steps | "CountMcRollouts" >> Tally("mc_rollouts", lambda r: r["source"], lambda r: r["mc_rollouts"] or 0))
+        tables["steps"] = labeled | "StepRows" >> beam.FlatMap(to_step_rows, provenance)
+    tallies.append(tables["steps"] | "CountMcRollouts" >> Tally(
+        "mc_rollouts", lambda r: r["source"], lambda r: r["mc_rollouts"] or 0))
     dead = dead_all | "FlattenDead" >> beam.Flatten() | "DeadRows" >> beam.Map(to_row)
     tallies.append(trajectories | "CountTrajectories" >> Tally("trajectories", lambda r: r["source"]))
     tallies.append(trajectories | "CountOutcomes" >> Tally("outcome_status", lambda r: r["outcome_status"]))
