@@ -54,9 +54,11 @@ def run_bare(probs, sampler: SamplerConfig, sampling: SamplingConfig) -> tuple[f
     import vllm
 
     llm = shared_sampler(sampler)._sampler.llm
-    params = vllm.SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
-                                 max_tokens=sampling.max_tokens, seed=0)
+    # The parameters the pipeline's requests carry: per-request seeds and the sampled tokens' logprobs.
     prompts = [render_prompt(p.prompt, sampling) for p in probs]
+    params = [vllm.SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
+                                  max_tokens=sampling.max_tokens, seed=1000 + i, logprobs=0)
+              for i in range(len(prompts))]
     started = time.perf_counter()
     outs = llm.generate(prompts, params, use_tqdm=False)
     elapsed = time.perf_counter() - started

@@ -165,11 +165,13 @@ class OpenAISampler:
             "top_p": request.top_p,
             "max_tokens": request.max_tokens,
             "seed": derive_seed(self.config.seed, request),
-            "logprobs": 0,  # only the sampled tokens: enough for cumulative_logprob
         }
+        if request.logprobs:
+            body["logprobs"] = 0  # only the sampled tokens: enough for cumulative_logprob
         if self.config.chat_template:
             body["messages"] = [{"role": "user", "content": request.prompt}]
-            body["logprobs"] = True  # the chat API takes a bool here
+            if request.logprobs:
+                body["logprobs"] = True  # the chat API takes a bool here
         else:
             body["prompt"] = request.prompt
         if request.stop:

@@ -166,7 +166,8 @@ class VLLMSampler:
                     max_tokens=min(request.max_tokens, self.max_model_len - len(ids)),
                     stop=list(request.stop) or None,
                     seed=seed if self.per_request_seeds else None,
-                    logprobs=0,  # 0 = only the sampled token's logprob: enough for cumulative_logprob
+                    # 0 = only the sampled token's logprob: enough for cumulative_logprob
+                    logprobs=0 if request.logprobs else None,
                 )
             except (ValueError, TypeError) as e:
                 results[i] = error_result(request, f"invalid_request: {e}", prompt_tokens=len(ids))

@@ -191,3 +191,13 @@ def test_chunked_prefill_falls_back_to_batch_reproducibility(chunked_sampler: VL
     again = chunked_sampler.generate(requests)
     assert all(r.error is None for r in first)
     assert [texts(r) for r in first] == [texts(r) for r in again]
+
+
+def test_logprobs_off_gives_same_text_without_logprob(vllm_sampler: VLLMSampler) -> None:
+    """Rollouts turn logprobs off (they cost ~16% throughput); the sampled text must not change."""
+    on = SamplingRequest(request_id="lp", prompt="the cat sat on", n=2, max_tokens=8, seed=5)
+    off = dataclasses.replace(on, logprobs=False)
+    a, b = vllm_sampler.generate([on, off])
+    assert [c.text for c in a.completions] == [c.text for c in b.completions]
+    assert all(c.cumulative_logprob is not None for c in a.completions)
+    assert all(c.cumulative_logprob is None for c in b.completions)
