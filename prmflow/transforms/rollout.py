@@ -10,6 +10,9 @@ all start states of one trajectory share the engine's prefix cache.
 
 from __future__ import annotations
 
+import logging
+import time
+
 import apache_beam as beam
 
 from prmflow.config import OutcomeConfig
@@ -25,6 +28,7 @@ from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead
 from prmflow.transforms.sample import DeterministicBatches, engine_totals, error_reason, record_engine_metrics
 
 START_STATES, ROLLOUTS, ENGINE = "start_states", "rollouts", "engine"
+log = logging.getLogger("prmflow")
 
 
 class LabelStepsDoFn(beam.DoFn):
@@ -36,6 +40,7 @@ class LabelStepsDoFn(beam.DoFn):
     def setup(self) -> None:
         self.sampler = shared_sampler(self.sampler_config)
         self.labeler = make_outcome_labeler(self.outcome.labeler, self.outcome.options)
+        self._done = 0
 
     def teardown(self) -> None:
         labeler = getattr(self, "labeler", None)
@@ -77,6 +82,7 @@ class LabelStepsDoFn(beam.DoFn):
         return estimate
 
     def process(self, batch):
+        started = time.monotonic()
         totals: dict[str, int] = {}
         out = label_batch(batch, self.process_config, self._estimator(batch, totals), self.provenance)
         for row in out.steps:
@@ -98,6 +104,9 @@ class LabelStepsDoFn(beam.DoFn):
         for key, value in totals.items():
             yield beam.pvalue.TaggedOutput(ENGINE, (f"rollout_{key}", value))
         beam.metrics.Metrics.counter(NAMESPACE, "trajectories_step_labeled").inc(len(batch))
+        self._done += len(batch)
+        log.info("%s: step-labeled %d trajectories so far (this worker; batch of %d: %d rollouts in %.1f s)",
+                 self.process_config.method, self._done, len(batch), len(out.rollouts), time.monotonic() - started)
 
 
 def _class_counts(rows, cfg, column: str) -> tuple[int, int]:

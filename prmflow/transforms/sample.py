@@ -12,7 +12,9 @@ sorted, so a rerun sends the engine the same batches in the same order.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,6 +31,7 @@ from prmflow.sources import BadRecord
 from prmflow.trajectories import from_segmentation
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead
 
+log = logging.getLogger("prmflow")
 Batch = tuple[tuple[Problem, SamplingRequest], ...]
 ENGINE_METRICS = ("requests", "prompt_tokens", "generated_tokens", "cached_prompt_tokens", "failures")
 
@@ -47,7 +50,9 @@ class SamplerModelHandler(ModelHandler[Batch, tuple[SamplingResult, ...], Any]):
 
     def run_inference(self, batch: Sequence[Batch], model, inference_args=None) -> Iterable[PredictionResult]:
         requests = [req for example in batch for _, req in example]
+        started = time.monotonic()
         results = model.generate(requests)
+        log.info("sampled %d requests in %.1f s (this worker)", len(requests), time.monotonic() - started)
         if len(results) != len(requests):
             raise RuntimeError(f"sampler returned {len(results)} results for {len(requests)} requests")
         record_engine_metrics(results)
