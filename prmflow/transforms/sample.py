@@ -179,7 +179,9 @@ class ToTrajectories(beam.DoFn):
                         problem, seg, origin="sampled", max_steps=self.max_steps,
                         generator=self.generator, sample_index=c.index, seed=request.seed,
                         finish_reason=c.finish_reason, prompt_tokens=result.prompt_tokens,
-                        generated_tokens=len(c.token_ids), cached_prompt_tokens=result.cached_prompt_tokens,
+                        # a server that returns no token ids (OpenAI's own API) leaves the count unknown
+                        generated_tokens=len(c.token_ids) if c.token_ids or not c.text else None,
+                        cached_prompt_tokens=result.cached_prompt_tokens,
                         metadata={"request_id": request.request_id, "cumulative_logprob": c.cumulative_logprob},
                     )
                 except BadRecord as e:
