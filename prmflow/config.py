@@ -21,7 +21,7 @@ FORMATS = ("arith", "gsm8k", "math500", "processbench", "prm800k", "jsonl", "jso
 DEFAULT_DOMAIN = {"arith": "arith", "gsm8k": "math", "math500": "math", "processbench": "math", "prm800k": "math"}
 GENERIC_FIELDS = (
     "id", "prompt", "reference_answer", "solution", "steps", "demonstration", "rubric", "generator",
-    "gold_outcome", "gold_first_error", "gold_step_labels", "domain",
+    "gold_outcome", "gold_first_error", "gold_step_labels", "step_scores", "domain",
 )
 
 
@@ -159,7 +159,7 @@ class RunConfig:
 
 
 _SECTIONS = {"segment": SegmentConfig, "outcome": OutcomeConfig, "limits": LimitsConfig, "output": OutputConfig}
-EXTRA_SECTIONS = ("sampler", "sampling", "process", "domain")
+EXTRA_SECTIONS = ("sampler", "sampling", "process", "consistency", "domain")
 
 
 def parse_config(data: Any, where: str = "config") -> RunConfig:
@@ -204,6 +204,10 @@ def _verify_extra(extra: dict[str, Any], seed: int) -> None:
             SamplingConfig.from_dict(extra["sampling"])
         if "process" in extra:
             ProcessConfig.from_dict(extra["process"])
+        if "consistency" in extra:
+            from prmflow.weights import WeightsConfig
+
+            WeightsConfig.from_dict(extra["consistency"])
     except ConfigError:
         raise
     except (TypeError, ValueError) as e:

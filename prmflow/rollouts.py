@@ -16,10 +16,8 @@ from prmflow.ids import content_id
 from prmflow.labelers.process import (
     BinarySearch,
     BinarySearchConfig,
-    ConsistencyConfig,
     MCConfig,
     RelativeConfig,
-    consistency_weights,
     mc_labels,
     relative_labels,
 )
@@ -30,7 +28,6 @@ from prmflow.trajectories import step_labels
 
 Method = Literal["mc", "binary-search", "reverse-curriculum"]
 METHODS: tuple[str, ...] = ("mc", "binary-search", "reverse-curriculum")
-SCORE_COLUMNS: tuple[str, ...] = ("mc_value", "soft_label", "hard_label", "relative_label", "judge_score", "label")
 
 
 @dataclass(frozen=True)
@@ -60,8 +57,6 @@ class ProcessConfig:
     """reverse-curriculum: cut by steps, or by fraction of words for prose without line breaks."""
     relative: dict[str, Any] | None = None
     """Also write relative_label (GenPRM/StepWiser) with these RelativeConfig settings."""
-    consistency: dict[str, Any] | None = None
-    """MetaStone-S1 weights: {mode: hard|balanced|soft, score: <column>, threshold, ties, ...}."""
     batch_trajectories: int = 16
     """Trajectories whose start states go to the engine in one call (one call per round for
     binary search)."""
@@ -79,19 +74,9 @@ class ProcessConfig:
             raise ValueError(f"process.stages must be >= 1, got {self.stages}")
         MCConfig(rollouts_per_step=self.rollouts, threshold=self.threshold)
         self.relative_config()
-        self.consistency_config()
 
     def relative_config(self) -> RelativeConfig | None:
         return RelativeConfig(**self.relative) if self.relative is not None else None
-
-    def consistency_config(self) -> tuple[ConsistencyConfig, str] | None:
-        if self.consistency is None:
-            return None
-        opts = dict(self.consistency)
-        score = opts.pop("score", "mc_value")
-        if score not in SCORE_COLUMNS:
-            raise ValueError(f"process.consistency.score must be one of {SCORE_COLUMNS}, got {score!r}")
-        return ConsistencyConfig(**opts), score
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ProcessConfig:
@@ -196,17 +181,12 @@ def label_batch(items: Sequence[tuple[Problem, Trajectory]], config: ProcessConf
         per_step = _reverse_curriculum(items, config, estimate, out)
     else:
         per_step = _monte_carlo(items, config, estimate, out)
-    consistency = config.consistency_config()
     relative = config.relative_config()
     for (_, t), fields in zip(items, per_step, strict=True):
         rows = [dataclasses.replace(r, **f) for r, f in zip(step_labels(t, provenance), fields, strict=True)]
         if relative is not None and rows:
             values = [r.mc_value for r in rows]
             rows = [dataclasses.replace(r, relative_label=v) for r, v in zip(rows, relative_labels(values, relative), strict=True)]
-        if consistency is not None and rows and consistency[0].mode != "balanced" and t.outcome is not None:
-            cfg, column = consistency
-            weights = consistency_weights([getattr(r, column) for r in rows], _correct(t), cfg)
-            rows = [dataclasses.replace(r, weight=w) for r, w in zip(rows, weights, strict=True)]
         out.steps.extend(rows)
     return out
 

@@ -25,6 +25,9 @@ def from_segmentation(problem: Problem, seg: Segmentation, *, origin: str, max_s
     gold = fields.get("gold_step_labels")
     if gold is not None and len(gold) != n:
         raise BadRecord("bad_value", f"{len(gold)} gold step labels for {n} steps")
+    scores = fields.get("step_scores")
+    if scores is not None and len(scores) != n:
+        raise BadRecord("bad_value", f"{len(scores)} step scores for {n} steps")
     first_error = fields.get("gold_first_error")
     if first_error is not None and not -1 <= first_error < n:
         raise BadRecord("index_out_of_range", f"gold_first_error = {first_error} is outside [-1, {n - 1}] for {n} steps")
@@ -56,6 +59,7 @@ def from_draft(problem: Problem, draft: Draft, config: SegmentConfig, max_steps:
         gold_outcome=draft.gold_outcome,
         gold_first_error=draft.gold_first_error,
         gold_step_labels=draft.gold_step_labels,
+        step_scores=draft.step_scores,
         metadata=draft.metadata,
     )
 
@@ -75,6 +79,7 @@ def step_labels(trajectory: Trajectory, provenance: dict | None = None) -> list[
     """One row per step, carrying the trajectory's outcome and gold; process labels come later."""
     n = trajectory.num_steps
     gold = trajectory.gold_step_labels or (None,) * n
+    scores = trajectory.step_scores or (None,) * n
     return [
         StepLabel(
             step_id=content_id(trajectory.trajectory_id, i),
@@ -91,6 +96,7 @@ def step_labels(trajectory: Trajectory, provenance: dict | None = None) -> list[
             gold_outcome=trajectory.gold_outcome,
             gold_first_error=trajectory.gold_first_error,
             gold_label=gold[i],
+            prm_score=scores[i],
             method="outcome",
             provenance=provenance,
         )

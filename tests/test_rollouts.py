@@ -78,14 +78,12 @@ def test_mc_values_labels_and_last_step_from_outcome():
     calls: list = []
     batch, estimate = fake_estimator({"a": 2}, 3, calls)
     batch.extend(items)
-    out = label_batch(items, ProcessConfig(method="mc", rollouts=3, relative={}, consistency={"mode": "hard"}), estimate)
+    out = label_batch(items, ProcessConfig(method="mc", rollouts=3, relative={}), estimate)
     rows = out.steps
     assert [r.mc_value for r in rows] == [1.0, 1.0, 0.0, 0.0]
     assert [r.mc_rollouts for r in rows] == [3, 3, 3, 0]  # k = n is the outcome itself, no rollouts
     assert [r.hard_label for r in rows] == [1.0, 1.0, 0.0, 0.0]
     assert [r.soft_label for r in rows] == [1.0, 1.0, 0.0, 0.0]
-    # MetaStone-S1: a wrong trajectory keeps only the steps labeled wrong
-    assert [r.weight for r in rows] == [0.0, 0.0, 1.0, 1.0]
     assert [r.relative_label for r in rows][2] == 0.0
 
 
@@ -119,9 +117,15 @@ def test_reverse_curriculum_start_states_from_the_end():
         ({"method": "exhaustive"}, "process.method must be one of"),
         ({"rollouts": 0}, "process.rollouts must be >= 1, got 0"),
         ({"temperature": 0}, "process.temperature must be > 0"),
-        ({"consistency": {"mode": "hard", "score": "nope"}}, "process.consistency.score must be one of"),
     ],
 )
 def test_config_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ProcessConfig(**kwargs)
+
+
+def test_consistency_is_a_top_level_section_not_a_process_option():
+    from prmflow.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown keys \['consistency'\]"):
+        ProcessConfig.from_dict({"method": "mc", "consistency": {"mode": "hard"}})

@@ -32,7 +32,9 @@ from prmflow.transforms.label import LabelOutcomes, SegmentDrafts, join_referenc
 from prmflow.transforms.read import ReadInput
 from prmflow.transforms.rollout import LabelSteps
 from prmflow.transforms.sample import SampleTrajectories
+from prmflow.transforms.weights import ConsistencyWeights
 from prmflow.transforms.write import WriteTable
+from prmflow.weights import WeightsConfig
 
 log = logging.getLogger("prmflow")
 
@@ -142,6 +144,9 @@ def build(p, config: RunConfig, out_dir: str) -> None:
         tables.update(label_steps(config, labeled, provenance, dead_all, tallies))
     else:
         tables["steps"] = labeled | "StepRows" >> beam.FlatMap(to_step_rows, provenance)
+    if (config.extra or {}).get("consistency"):
+        tables["steps"] = tables["steps"] | "ConsistencyWeights" >> ConsistencyWeights(
+            WeightsConfig.from_dict(config.extra["consistency"]))
     tallies.append(tables["steps"] | "CountMcRollouts" >> Tally(
         "mc_rollouts", lambda r: r["source"], lambda r: r["mc_rollouts"] or 0))
     dead = dead_all | "FlattenDead" >> beam.Flatten() | "DeadRows" >> beam.Map(to_row)

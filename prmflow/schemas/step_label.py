@@ -33,6 +33,9 @@ class StepLabel:
     soft_label: float | None = col(pa.float64(), "soft pseudo-label in [0, 1] (Math-Shepherd SE)", default=None)
     relative_label: float | None = col(pa.float64(), "label from consecutive MC values", default=None)
     judge_score: float | None = col(pa.float64(), "an LLM judge's score for this step", default=None)
+    prm_score: float | None = col(
+        pa.float64(), "an external PRM's score for this step, imported (e.g. the last self-training round)", default=None
+    )
     first_error: bool | None = col(pa.bool_(), "this step is the labeling method's first error", default=None)
     label: float | None = col(pa.float64(), "the method's primary pseudo-label", default=None)
     weight: float | None = col(pa.float64(), "consistency weight (MetaStone-S1)", default=None)

@@ -39,6 +39,9 @@ class Trajectory:
     gold_step_labels: tuple[float | None, ...] | None = col(
         pa.list_(pa.float64()), "imported per-step truth (1.0 right, 0.0 wrong, 0.5 neutral)", default=None
     )
+    step_scores: tuple[float | None, ...] | None = col(
+        pa.list_(pa.float64()), "imported per-step scores of an external PRM", default=None
+    )
     finish_reason: str | None = col(pa.string(), "stop | length | ... from the sampler", default=None)
     prompt_tokens: int | None = col(pa.int32(), "prompt tokens of the sampling request", default=None)
     generated_tokens: int | None = col(pa.int32(), "tokens generated for this sample", default=None)

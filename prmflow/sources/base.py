@@ -46,6 +46,7 @@ class Draft:
     gold_outcome: float | None = None
     gold_first_error: int | None = None
     gold_step_labels: tuple[float | None, ...] | None = None
+    step_scores: tuple[float | None, ...] | None = None
     metadata: dict | None = None
 
 

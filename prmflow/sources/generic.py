@@ -9,7 +9,8 @@ from prmflow.sources.datasets import gold_from_first_error, make_problem
 def parse_generic(obj: dict, raw: RawRecord, spec) -> Parsed:
     """``fields`` maps prmflow names to dotted paths: prompt (required), reference_answer, solution
     (text, segmented later) or steps (a list), demonstration, rubric, generator, domain, gold_outcome
-    (bool or number), gold_first_error (int, -1 = none), gold_step_labels (list of numbers)."""
+    (bool or number), gold_first_error (int, -1 = none), gold_step_labels (list of numbers),
+    step_scores (an external PRM's per-step scores, e.g. from the last self-training round)."""
     f = spec.fields or {}
 
     def get(name: str, kind: type):
@@ -36,6 +37,13 @@ def parse_generic(obj: dict, raw: RawRecord, spec) -> Parsed:
             if any(x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))) for x in labels):
                 raise BadRecord("wrong_type", f"field {f['gold_step_labels']!r} must be a list of numbers")
             gold_labels = tuple(None if x is None else float(x) for x in labels)
+    step_scores = None
+    if "step_scores" in f:
+        scores = field_value(obj, f["step_scores"], list, required=False)
+        if scores is not None:
+            if any(x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))) for x in scores):
+                raise BadRecord("wrong_type", f"field {f['step_scores']!r} must be a list of numbers")
+            step_scores = tuple(None if x is None else float(x) for x in scores)
     first_error = get("gold_first_error", int)
     problem = make_problem(
         spec, raw, prompt,
@@ -55,6 +63,8 @@ def parse_generic(obj: dict, raw: RawRecord, spec) -> Parsed:
             raise BadRecord("index_out_of_range", f"field {f['gold_first_error']!r} = {first_error} is outside [-1, {n - 1}]")
         if gold_labels is not None and len(gold_labels) != n:
             raise BadRecord("bad_value", f"field {f['gold_step_labels']!r} has {len(gold_labels)} labels for {n} steps")
+        if step_scores is not None and len(step_scores) != n:
+            raise BadRecord("bad_value", f"field {f['step_scores']!r} has {len(step_scores)} scores for {n} steps")
     draft = Draft(
         text=solution if steps is None else None,
         steps=steps,
@@ -62,5 +72,6 @@ def parse_generic(obj: dict, raw: RawRecord, spec) -> Parsed:
         gold_outcome=gold_outcome,
         gold_first_error=first_error,
         gold_step_labels=gold_labels,
+        step_scores=step_scores,
     )
     return Parsed(problem, (draft,))

@@ -18,7 +18,6 @@ import apache_beam as beam
 from prmflow.config import OutcomeConfig
 from prmflow.ids import content_id
 from prmflow.labelers.outcome import make_outcome_labeler
-from prmflow.labelers.process import balanced_class_weights, pseudo_labels
 from prmflow.prompts import SamplingConfig, render_prompt
 from prmflow.rollouts import Estimate, ProcessConfig, label_batch
 from prmflow.samplers import SamplerConfig, SamplingRequest
@@ -109,43 +108,6 @@ class LabelStepsDoFn(beam.DoFn):
                  self.process_config.method, self._done, len(batch), len(out.rollouts), time.monotonic() - started)
 
 
-def _class_counts(rows, cfg, column: str) -> tuple[int, int]:
-    """(N_pos, N_neg) of kept steps over all rows: MetaStone-S1 balances over the batch/corpus."""
-    n_pos = n_neg = 0
-    for r in rows:
-        if r["outcome"] is None:
-            continue
-        label = pseudo_labels([r[column]], cfg)[0]
-        target = 1.0 if r["outcome"] >= 0.5 else 0.0
-        if label is not None and label == target:
-            n_pos += target == 1.0
-            n_neg += target == 0.0
-    return n_pos, n_neg
-
-
-class BalancedWeights(beam.PTransform):
-    """MetaStone-S1's class-balanced consistency weights: count kept labels over the whole corpus
-    (a global combine), then weigh every row (positive 1.5·N_neg/N, negative N_pos/N)."""
-
-    def __init__(self, cfg, column: str) -> None:
-        super().__init__()
-        self.cfg, self.column = cfg, column
-
-    def expand(self, rows):
-        counts = (
-            rows
-            | "KeptLabels" >> beam.Map(lambda r, c=self.cfg, col=self.column: _class_counts([r], c, col))
-            | "SumKept" >> beam.CombineGlobally(lambda xs: tuple(map(sum, zip(*xs, strict=True))) if xs else (0, 0))
-        )
-        return rows | "Weigh" >> beam.Map(self._weigh, beam.pvalue.AsSingleton(counts))
-
-    def _weigh(self, row, counts):
-        pos_w, neg_w = balanced_class_weights(counts[0], counts[1], self.cfg)
-        kept = _class_counts([row], self.cfg, self.column) != (0, 0)
-        weight = (pos_w if row["outcome"] >= 0.5 else neg_w) if kept else 0.0
-        return {**row, "weight": weight if row["outcome"] is not None else None}
-
-
 class LabelSteps(beam.PTransform):
     """(problem, trajectory) items -> (steps rows, start_states rows, rollouts rows, dead, engine)."""
 
@@ -161,8 +123,4 @@ class LabelSteps(beam.PTransform):
             | "BatchTrajectories" >> DeterministicBatches(self.process_config.batch_trajectories, lambda it: it[1].trajectory_id)
             | "Rollouts" >> beam.ParDo(self.dofn).with_outputs(START_STATES, ROLLOUTS, DEAD, ENGINE, main="steps")
         )
-        steps = outputs.steps
-        consistency = self.process_config.consistency_config()
-        if consistency is not None and consistency[0].mode == "balanced":
-            steps = steps | "BalancedWeights" >> BalancedWeights(*consistency)
-        return steps, outputs[START_STATES], outputs[ROLLOUTS], outputs[DEAD], outputs[ENGINE]
+        return outputs.steps, outputs[START_STATES], outputs[ROLLOUTS], outputs[DEAD], outputs[ENGINE]

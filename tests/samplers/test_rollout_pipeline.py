@@ -35,8 +35,8 @@ def config(tmp_path: Path, model_dir: Path, method: str) -> Path:
                     "kv_cache_memory_bytes": 256 << 20, "block_size": 32, "enforce_eager": True},
         "sampling": {"n": 0, "template": "question-answer"},
         "outcome": {"labeler": "numeric"},
-        "process": {"method": method, "rollouts": 3, "max_tokens": 12, "batch_trajectories": 4,
-                    "consistency": {"mode": "balanced", "score": "mc_value", "ties": "negative"}},
+        "process": {"method": method, "rollouts": 3, "max_tokens": 12, "batch_trajectories": 4},
+        "consistency": {"mode": "balanced", "score": "mc_value", "ties": "negative"},
         "output": {"num_shards": 2},
     }
     path = tmp_path / f"{method}.yaml"
