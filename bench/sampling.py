@@ -12,6 +12,7 @@ these machines are noisy.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -36,7 +37,7 @@ from prmflow.transforms.sample import SampleTrajectories  # noqa: E402
 
 def problems(count: int, seed: int):
     spec = InputConfig(format="arith", count=count, seed=seed)
-    return [ADAPTERS["arith"](__import__("json").loads(r.text), r, spec).problem for r in arith_raw_records(count, seed)]
+    return [ADAPTERS["arith"](json.loads(r.text), r, spec).problem for r in arith_raw_records(count, seed)]
 
 
 def run_beam(probs, sampler: SamplerConfig, sampling: SamplingConfig) -> tuple[float, int]:

@@ -120,6 +120,15 @@ class Estimate:
     def rollouts(self) -> int:
         return len(self.completions)
 
+    @property
+    def tokens(self) -> int:
+        return sum(c[4] for c in self.completions)
+
+    def step_fields(self) -> dict:
+        """The steps-row columns this estimate fills for the step it measures."""
+        return {"mc_value": self.successes / self.rollouts, "mc_successes": self.successes,
+                "mc_rollouts": self.rollouts, "rollout_tokens": self.tokens}
+
 
 Estimator = Callable[[Sequence[Probe]], list[Estimate]]
 
@@ -217,7 +226,7 @@ def _monte_carlo(items, config: ProcessConfig, estimate: Estimator, out: BatchOu
         n = t.num_steps
         succ = [found[(i, k)].successes if (i, k) in found else 0 for k in range(1, n + 1)]
         roll = [found[(i, k)].rollouts if (i, k) in found else 0 for k in range(1, n + 1)]
-        tokens = [sum(c[4] for c in found[(i, k)].completions) if (i, k) in found else 0 for k in range(1, n + 1)]
+        tokens = [found[(i, k)].tokens if (i, k) in found else 0 for k in range(1, n + 1)]
         labels = mc_labels(succ, roll, mc, outcome_correct=_correct(t))
         result.append(_mc_fields(labels, "mc", tokens, labels.first_error if _correct(t) is not None else None))
     return result
@@ -251,9 +260,7 @@ def _binary_search(items, config: ProcessConfig, estimate: Estimator, out: Batch
         fields = [{"method": "binary-search", "mc_rollouts": 0, "rollout_tokens": 0} for _ in range(n)]
         for k in range(1, n + 1):
             if (i, k) in measured:
-                est = measured[(i, k)]
-                fields[k - 1].update(mc_value=est.successes / est.rollouts, mc_successes=est.successes,
-                                     mc_rollouts=est.rollouts, rollout_tokens=sum(c[4] for c in est.completions))
+                fields[k - 1].update(measured[(i, k)].step_fields())
         if i in searches and i not in failed:
             res = searches[i].result()
             for j, label in enumerate(res.labels):
@@ -282,8 +289,6 @@ def _reverse_curriculum(items, config: ProcessConfig, estimate: Estimator, out: 
         fields = [{"method": "reverse-curriculum", "mc_rollouts": 0, "rollout_tokens": 0} for _ in range(t.num_steps)]
         for p in probes:
             if p.index == i and (i, p.k) in found and p.step_index is not None:
-                est = found[(i, p.k)]
-                fields[p.step_index].update(mc_value=est.successes / est.rollouts, mc_successes=est.successes,
-                                       mc_rollouts=est.rollouts, rollout_tokens=sum(c[4] for c in est.completions))
+                fields[p.step_index].update(found[(i, p.k)].step_fields())
         result.append(fields)
     return result

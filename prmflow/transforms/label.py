@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
-import time
 
 import apache_beam as beam
 
@@ -15,8 +13,7 @@ from prmflow.segment import SegmentConfig
 from prmflow.sources import GOLD, BadRecord, Parsed, normalise_prompt
 from prmflow.trajectories import from_draft, step_labels, with_outcome
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
-
-log = logging.getLogger("prmflow")
+from prmflow.transforms.progress import Progress
 
 
 def join_reference(parsed: Parsed, references: dict[str, str] | None) -> Parsed:
@@ -61,7 +58,7 @@ class LabelOutcomes(beam.DoFn):
 
     def setup(self) -> None:
         self.labeler = make_outcome_labeler(self.config.labeler, self.config.options)
-        self._n, self._last = 0, time.monotonic()
+        self.progress = Progress("labeled %d trajectories so far (this worker)")
 
     def process(self, item: tuple[Problem, Trajectory]):
         problem, trajectory = item
@@ -70,10 +67,7 @@ class LabelOutcomes(beam.DoFn):
             trajectory = gold(problem, trajectory)
         outcome = self.labeler.label(trajectory.response or trajectory.text, problem.reference_answer)
         beam.metrics.Metrics.counter(NAMESPACE, f"outcome_{outcome.status}").inc()
-        self._n += 1
-        if time.monotonic() - self._last > 5:
-            log.info("labeled %d trajectories so far (this worker)", self._n)
-            self._last = time.monotonic()
+        self.progress.tick()
         yield problem, with_outcome(trajectory, outcome)
 
     def teardown(self) -> None:

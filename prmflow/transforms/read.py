@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import time
-
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from prmflow.config import InputConfig, LimitsConfig
 from prmflow.sources import BadRecord, RawRecord, arith_raw_records, iter_raw_records, parse_raw
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
-
-log = logging.getLogger("prmflow")
+from prmflow.transforms.progress import Progress
 
 
 def expand_path(pattern: str) -> list[str]:
@@ -46,7 +42,7 @@ class ParseRecords(beam.DoFn):
 
     def setup(self) -> None:
         self.parsed = beam.metrics.Metrics.counter(NAMESPACE, "records_parsed")
-        self._n, self._last = 0, time.monotonic()
+        self.progress = Progress(f"{self.spec.source_name}: parsed %d records so far (this worker)")
 
     def process(self, raw: RawRecord):
         try:
@@ -56,10 +52,7 @@ class ParseRecords(beam.DoFn):
             yield beam.pvalue.TaggedOutput(DEAD, dead_letter("parse", self.spec.source_name, e, raw))
             return
         self.parsed.inc()
-        self._n += 1
-        if time.monotonic() - self._last > 5:
-            log.info("%s: parsed %d records so far (this worker)", self.spec.source_name, self._n)
-            self._last = time.monotonic()
+        self.progress.tick()
         yield parsed
 
 

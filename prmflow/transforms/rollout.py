@@ -24,7 +24,7 @@ from prmflow.samplers import SamplerConfig, SamplingRequest
 from prmflow.samplers.shared import shared_sampler
 from prmflow.schemas import DeadLetter, to_row
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead
-from prmflow.transforms.sample import DeterministicBatches, engine_totals, error_reason, record_engine_metrics
+from prmflow.transforms.sample import DeterministicBatches, error_reason, record_engine_metrics
 
 START_STATES, ROLLOUTS, ENGINE = "start_states", "rollouts", "engine"
 log = logging.getLogger("prmflow")
@@ -62,8 +62,7 @@ class LabelStepsDoFn(beam.DoFn):
                     logprobs=False,  # rollouts only need outcomes; logprobs cost ~16% throughput
                 ))
             results = self.sampler.generate(requests)
-            record_engine_metrics(results)
-            for key, value in engine_totals(results).items():
+            for key, value in record_engine_metrics(results).items():
                 totals[key] = totals.get(key, 0) + value
             estimates = []
             for probe, req, res in zip(probes, requests, results, strict=True):

@@ -72,13 +72,12 @@ class SamplerModelHandler(ModelHandler[Batch, tuple[SamplingResult, ...], Any]):
         return False
 
 
-def record_engine_metrics(results: Sequence[SamplingResult]) -> None:
-    counter = beam.metrics.Metrics.counter
-    counter(NAMESPACE, "engine_requests").inc(len(results))
-    counter(NAMESPACE, "engine_prompt_tokens").inc(sum(r.prompt_tokens for r in results))
-    counter(NAMESPACE, "engine_cached_prompt_tokens").inc(sum(r.cached_prompt_tokens for r in results))
-    counter(NAMESPACE, "engine_generated_tokens").inc(sum(len(c.token_ids) for r in results for c in r.completions))
-    counter(NAMESPACE, "engine_failures").inc(sum(1 for r in results if r.error))
+def record_engine_metrics(results: Sequence[SamplingResult]) -> dict[str, int]:
+    """Beam counters ``engine_<name>`` for a batch of results; returns the batch's totals."""
+    totals = engine_totals(results)
+    for key, value in totals.items():
+        beam.metrics.Metrics.counter(NAMESPACE, f"engine_{key}").inc(value)
+    return totals
 
 
 def engine_totals(results: Sequence[SamplingResult]) -> dict[str, int]:
