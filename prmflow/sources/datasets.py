@@ -10,7 +10,7 @@ from typing import Any
 
 from prmflow.ids import content_id
 from prmflow.schemas import Problem
-from prmflow.sources.base import BadRecord, Draft, Parsed, RawRecord, field_value, string_list
+from prmflow.sources.base import BadRecord, Draft, Parsed, RawRecord, _describe, field_value, string_list
 
 _CALCULATOR_NOTE = re.compile(r"<<[^<>]*>>")
 
@@ -110,6 +110,11 @@ def parse_prm800k(obj: dict, raw: RawRecord, spec) -> Parsed:
             raise BadRecord("wrong_type", f"label.steps[{i}].completions must be a list")
         chosen = step.get("chosen_completion")
         human = step.get("human_completion")
+        for j, c in enumerate(completions):
+            if not isinstance(c, dict):
+                raise BadRecord("wrong_type", f"label.steps[{i}].completions[{j}] must be an object, got {_describe(c)}")
+            if "rating" in c:
+                _check_rating(c["rating"], f"label.steps[{i}].completions[{j}].rating")
         if isinstance(chosen, int) and not isinstance(chosen, bool):
             if not 0 <= chosen < len(completions):
                 raise BadRecord("index_out_of_range", f"label.steps[{i}].chosen_completion = {chosen} but there are {len(completions)} completions")
@@ -117,7 +122,7 @@ def parse_prm800k(obj: dict, raw: RawRecord, spec) -> Parsed:
         elif isinstance(human, dict):
             pick, rating = human, None
         else:
-            wrong = [c for c in completions if isinstance(c, dict) and c.get("rating") == -1]
+            wrong = [c for c in completions if c.get("rating") == -1]
             if finish == "found_error" and wrong:
                 pick, rating = wrong[0], -1
             else:
@@ -146,6 +151,12 @@ def parse_prm800k(obj: dict, raw: RawRecord, spec) -> Parsed:
         metadata={"finish_reason": finish, "labeler": obj.get("labeler"), "ratings": ratings},
     )
     return Parsed(problem, (draft,) if spec.import_solutions else ())
+
+
+def _check_rating(rating: Any, where: str) -> None:
+    """A rating is -1, 0, 1 or null; anything else (a list, a string, 2) would be read as no rating."""
+    if rating is not None and (isinstance(rating, bool) or not isinstance(rating, int) or rating not in _RATING_GOLD):
+        raise BadRecord("bad_value", f"{where} must be -1, 0, 1 or null, got {_describe(rating)}")
 
 
 def _rating_of(step: dict) -> list[int | None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prmflow.sources.base import BadRecord, Draft, Parsed, RawRecord, field_value, string_list
+from prmflow.sources.base import BadRecord, Draft, Parsed, RawRecord, field_value, number_list, string_list
 from prmflow.sources.datasets import gold_from_first_error, make_problem
 
 
@@ -26,24 +26,12 @@ def parse_generic(obj: dict, raw: RawRecord, spec) -> Parsed:
         if value is not None:
             if isinstance(value, bool):
                 gold_outcome = 1.0 if value else 0.0
-            elif isinstance(value, (int, float)) and 0 <= value <= 1:
+            elif isinstance(value, (int, float)) and 0 <= value <= 1:  # NaN fails the comparison
                 gold_outcome = float(value)
             else:
                 raise BadRecord("bad_value", f"field {f['gold_outcome']!r} must be a boolean or a number in [0, 1], got {value!r}")
-    gold_labels = None
-    if "gold_step_labels" in f:
-        labels = field_value(obj, f["gold_step_labels"], list, required=False)
-        if labels is not None:
-            if any(x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))) for x in labels):
-                raise BadRecord("wrong_type", f"field {f['gold_step_labels']!r} must be a list of numbers")
-            gold_labels = tuple(None if x is None else float(x) for x in labels)
-    step_scores = None
-    if "step_scores" in f:
-        scores = field_value(obj, f["step_scores"], list, required=False)
-        if scores is not None:
-            if any(x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))) for x in scores):
-                raise BadRecord("wrong_type", f"field {f['step_scores']!r} must be a list of numbers")
-            step_scores = tuple(None if x is None else float(x) for x in scores)
+    gold_labels = number_list(obj, f["gold_step_labels"]) if "gold_step_labels" in f else None
+    step_scores = number_list(obj, f["step_scores"]) if "step_scores" in f else None
     first_error = get("gold_first_error", int)
     problem = make_problem(
         spec, raw, prompt,

@@ -2,15 +2,160 @@
 
 Takes an open binary stream so the caller chooses the filesystem (Beam's FileSystems in pipelines,
 plain ``open`` in tests); this module never imports apache_beam.
+
+Nothing read is lost without a count: every record carries its byte span, and ``read_file`` ends
+each file with a ``FileCount`` whose byte total and row count come from a meter on the stream, not
+from the splitter, so that a splitter which merges or drops rows shows up in the manifest's
+reconciliation (``pipelines/common.reconcile``).
 """
 
 from __future__ import annotations
 
+import bz2
+import io
 import json
-from collections.abc import Iterator
-from typing import IO
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
 
-from prmflow.sources.base import BadRecord, RawRecord
+from prmflow.sources.base import BadRecord, RawRecord, clean_value
+
+CHUNK = 1 << 20
+HEAD = 4096
+"""Characters of an oversized or unreadable row kept in its dead letter."""
+BOM = b"\xef\xbb\xbf"
+
+#: file name suffix -> compression; the suffix is removed to find the layout (``x.jsonl.gz`` is JSONL)
+COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zstd": "zstd", ".deflate": "deflate"}
+
+
+@dataclass(frozen=True)
+class FileCount:
+    """What one file held, counted beside the splitter: the last item ``read_file`` yields per file."""
+
+    source_file: str
+    layout: str
+    """jsonl | json | parquet"""
+    bytes_read: int
+    """Decompressed bytes consumed, counted by a meter on the stream (0 for Parquet, a binary layout)."""
+    separator_bytes: int
+    """Bytes between rows: blank lines, line ends, whitespace, a BOM, a JSON array's brackets and commas."""
+    rows_counted: int
+    """Rows by a count that does not use the splitter: non-blank lines for JSONL (counted on the raw
+    chunks), the footer's row count for Parquet. For a JSON document, which has no such count, the
+    splitter's; its byte spans still have to cover the file. For a file that fails part-way, the
+    records it gave, the last being the ``unreadable_file`` dead letter that stands for the rest."""
+
+
+def split_compression(name: str) -> tuple[str, str | None]:
+    """``("x.jsonl", "gzip")`` for ``"x.jsonl.gz"``; ``(name, None)`` when uncompressed."""
+    lower = name.lower()
+    for suffix, kind in COMPRESSIONS.items():
+        if lower.endswith(suffix):
+            return name[: -len(suffix)], kind
+    return name, None
+
+
+def layout_of(source_file: str, fmt: str) -> str:
+    """The file layout: the name (without a compression suffix) decides, else the format's default
+    (JSONL for gsm8k/math500/prm800k/jsonl, JSON for processbench/json, Parquet for parquet)."""
+    name = split_compression(source_file)[0].lower()
+    if name.endswith(".parquet") or (fmt == "parquet" and not name.endswith((".json", ".jsonl"))):
+        return "parquet"
+    if name.endswith(".jsonl") or (fmt in ("gsm8k", "math500", "jsonl", "prm800k") and not name.endswith(".json")):
+        return "jsonl"
+    return "json"
+
+
+def _decompressor(kind: str):
+    if kind == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if kind == "deflate":
+        return zlib.decompressobj(zlib.MAX_WBITS)
+    if kind == "bz2":
+        return bz2.BZ2Decompressor()
+    import zstandard
+
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+class _Decompressed(io.RawIOBase):
+    """A compressed stream, decompressed incrementally. Unlike ``gzip.GzipFile``, which raises before
+    returning the last chunk it decompressed, a truncated file gives out every byte it holds and
+    only then raises ``EOFError``, so the rows before the damage are kept. Concatenated members
+    (``cat a.gz b.gz``, pbzip2, zstd frames) are read one after another."""
+
+    def __init__(self, stream: IO[bytes], kind: str) -> None:
+        self.stream, self.kind = stream, kind
+        self.d, self.pending, self.started = _decompressor(kind), b"", False
+
+    def readable(self) -> bool:
+        return True
+
+    def _more(self) -> bool:
+        """Fill ``pending``; False at the end of the stream."""
+        if self.d.eof and self.d.unused_data:  # the next member starts in the bytes already read
+            rest, self.d = self.d.unused_data, _decompressor(self.kind)
+            self.pending = self.d.decompress(rest)
+            return True
+        chunk = self.stream.read(CHUNK)
+        if not chunk:
+            if self.started and not self.d.eof:
+                raise EOFError(f"the {self.kind} stream ends before its end marker (a truncated file)")
+            return False
+        if self.d.eof:  # a new member after a finished one
+            self.d = _decompressor(self.kind)
+        self.started = True
+        self.pending = self.d.decompress(chunk)
+        return True
+
+    def readinto(self, buf) -> int:
+        while not self.pending:
+            if not self._more():
+                return 0
+        n = min(len(buf), len(self.pending))
+        buf[:n], self.pending = self.pending[:n], self.pending[n:]
+        return n
+
+
+def decompressed(stream: IO[bytes], source_file: str) -> IO[bytes]:
+    """The stream decompressed by the file name's suffix (gzip, bz2, zstd, deflate), else as is."""
+    kind = split_compression(source_file)[1]
+    return stream if kind is None else io.BufferedReader(_Decompressed(stream, kind), CHUNK)
+
+
+class _Meter:
+    """Counts the bytes and the non-blank lines (ends: \\n, \\r\\n or a lone \\r) of what passes through
+    ``read``; the line count is the independent count of JSONL rows."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.bytes, self.lines = stream, 0, 0
+        self._open = False  # the current, unfinished line has non-whitespace bytes
+        self._at_start = True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        if not data:
+            self.finish()
+            return data
+        lines = data
+        if self._at_start:
+            self._at_start = False
+            if data.startswith(BOM):  # the splitter drops a leading BOM too (a BOM alone is a blank line)
+                lines = data[3:]
+        self.bytes += len(data)
+        for piece in lines.splitlines(keepends=True):
+            self._open = self._open or bool(piece.strip())
+            if piece.endswith((b"\n", b"\r")):
+                self.lines += self._open
+                self._open = False
+        return data
+
+    def finish(self) -> None:
+        self.lines += self._open
+        self._open = False
 
 
 def _decode(data: bytes) -> tuple[str, BadRecord | None]:
@@ -26,86 +171,280 @@ def _too_large(size: int, limit: int) -> BadRecord:
     return BadRecord("too_large", f"row is {size} bytes, over limits.max_record_bytes = {limit}")
 
 
-def iter_jsonl(stream: IO[bytes], source_file: str, max_record_bytes: int) -> Iterator[RawRecord]:
-    for line_no, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue  # blank lines are not rows
-        size = len(line)
-        if size > max_record_bytes:
-            text, _ = _decode(line[:4096])
-            yield RawRecord(source_file, line_no, text, error=_too_large(size, max_record_bytes), size=size)
-            continue
-        text, err = _decode(line.rstrip(b"\r\n"))
-        yield RawRecord(source_file, line_no, text, error=err, size=size)
+def _loads_error(e: Exception) -> BadRecord:
+    """A decoder failure as a reason: syntax (bad_json), nesting beyond the stack (too_deep), or a
+    value Python refuses to build (an integer over 4300 digits: bad_value)."""
+    if isinstance(e, RecursionError):
+        return BadRecord("too_deep", "the row nests too deeply to decode")
+    if isinstance(e, json.JSONDecodeError):
+        return BadRecord("bad_json", f"{e.msg} at column {e.colno}")
+    return BadRecord("bad_value", f"the row holds a value that cannot be decoded: {str(e)[:200]}")
 
 
-def iter_json(stream: IO[bytes], source_file: str, max_record_bytes: int) -> Iterator[RawRecord]:
-    """A JSON array (one record per element), one object, or several concatenated objects."""
-    data = stream.read()
-    text, err = _decode(data)
-    if err:
-        yield RawRecord(source_file, 0, text[:65536], error=err, size=len(data))
-        return
-    stripped = text.lstrip()
-    if stripped.startswith("["):
+def decode_row(raw: RawRecord) -> tuple[Any, int]:
+    """The row's value, made safe to carry (see ``clean_value``), and the number of lone surrogates
+    replaced in it; raises BadRecord."""
+    if raw.error is not None:
+        raise raw.error
+    obj = raw.value
+    if obj is None:
         try:
-            values = json.loads(text)
-        except json.JSONDecodeError as e:
-            yield RawRecord(source_file, 0, text[:65536], error=BadRecord("bad_json", f"the array does not parse: {e}"), size=len(data))
-            return
-        for i, value in enumerate(values):
-            raw = json.dumps(value, ensure_ascii=False)
-            size = len(raw.encode("utf-8"))
-            err = _too_large(size, max_record_bytes) if size > max_record_bytes else None
-            yield RawRecord(source_file, i, raw if not err else raw[:4096], value=None if err else value, error=err, size=size)
-        return
-    decoder, pos, index = json.JSONDecoder(), 0, 0
+            obj = json.loads(raw.text)
+        except (ValueError, RecursionError) as e:
+            raise _loads_error(e) from None
+    return clean_value(obj)
+
+
+def _lines(stream: IO[bytes], cap: int) -> Iterator[tuple[int, bytes, int, int]]:
+    """(offset, content, content length, line-end length) per line, split at \\n, \\r\\n or a lone \\r
+    (old Mac files). Content longer than ``cap`` is cut to HEAD bytes (its length stays exact), so an
+    endless line never sits in memory whole."""
+    ends = re.compile(rb"\r\n|\r|\n")
+    buf, pos = b"", 0  # pos: file offset of buf[0]
+    long_head, long_len = None, 0  # a line over the cap being skipped: its head and length so far
+    eof = False
+    while not eof:
+        chunk = stream.read(CHUNK)
+        eof = not chunk
+        buf += chunk
+        start = 0
+        for m in ends.finditer(buf):
+            if m.group() == b"\r" and m.end() == len(buf) and not eof:
+                break  # a \r at the chunk's end may be the first half of \r\n
+            content = buf[start:m.start()]
+            if long_head is not None:
+                yield pos - long_len, long_head, long_len + len(content), m.end() - m.start()
+                long_head, long_len = None, 0
+            else:
+                yield pos + start, content, len(content), m.end() - m.start()
+            start = m.end()
+        pos, buf = pos + start, buf[start:]
+        if eof and buf:
+            if long_head is not None:
+                yield pos - long_len, long_head, long_len + len(buf), 0
+            else:
+                yield pos, buf, len(buf), 0
+            long_head = None
+        elif long_head is not None:
+            long_len, pos, buf = long_len + len(buf), pos + len(buf), b""
+        elif len(buf) > cap:
+            long_head, long_len, pos, buf = buf[:HEAD], len(buf), pos + len(buf), b""
+    if long_head is not None:
+        yield pos - long_len, long_head, long_len, 0
+
+
+def iter_jsonl(stream: IO[bytes], source_file: str, max_record_bytes: int, counts: dict | None = None) -> Iterator[RawRecord]:
+    counts = {} if counts is None else counts
+    counts.setdefault("separator_bytes", 0)
+    for line_no, (offset, content, size, end) in enumerate(_lines(stream, max_record_bytes), start=1):
+        counts["separator_bytes"] += end
+        if offset == 0 and content.startswith(BOM):  # written by Windows tools; not part of the row
+            content, offset, size = content[3:], 3, size - 3
+            counts["separator_bytes"] += 3
+        if not content.strip():
+            counts["separator_bytes"] += size  # blank lines are not rows
+            continue
+        if size > max_record_bytes:
+            text, _ = _decode(content[:HEAD])
+            yield RawRecord(source_file, line_no, text, error=_too_large(size, max_record_bytes), size=size, offset=offset)
+            continue
+        text, err = _decode(content)
+        yield RawRecord(source_file, line_no, text, error=err, size=size, offset=offset)
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # an undecodable byte, as "surrogateescape" decodes it
+_SPACE = re.compile(r"\s*")
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]|"', re.S)
+_SCALAR_END = re.compile(r"[,\]\n\r]")
+
+
+def _resync(text: str, pos: int) -> int:
+    """Where a value that failed to decode at ``pos`` ends: its brackets balanced (strings skipped),
+    for an object or array; the next comma, ``]`` or line end for anything else; else the text's end
+    (a truncated last element). Later elements then decode on their own, not as part of this one."""
+    if text[pos] in "{[":
+        depth = 0
+        for m in _BRACKETS.finditer(text, pos):
+            token = m.group()
+            if token[0] == '"':
+                if len(token) == 1:
+                    return len(text)  # an unterminated string runs to the end
+                continue
+            depth += 1 if token in "{[" else -1
+            if depth <= 0:
+                return m.end()
+        return len(text)
+    m = _SCALAR_END.search(text, pos + 1)
+    return m.start() if m else len(text)
+
+
+def _json_error(e: Exception) -> BadRecord:
+    if isinstance(e, json.JSONDecodeError):
+        return BadRecord("bad_json", f"{e.msg} (line {e.lineno} column {e.colno} of the file)")
+    return _loads_error(e)
+
+
+def iter_json(stream: IO[bytes], source_file: str, max_record_bytes: int, counts: dict | None = None) -> Iterator[RawRecord]:
+    """A JSON array (one record per element), one object, or several concatenated objects. An element
+    that does not decode is one ``bad_json`` record and the elements after it are still read."""
+    counts = {} if counts is None else counts
+    data = stream.read()
+    sep = 0
+    if data.startswith(BOM):
+        data, sep = data[3:], 3
+    bom = sep
+    # undecodable bytes become lone surrogates, one per byte, so offsets still map to bytes and only
+    # the elements that hold such bytes are refused
+    text = data.decode("utf-8", "surrogateescape")
+    ascii_only = data.isascii()
+    decoder, n, pos, index = json.JSONDecoder(), len(text), 0, 0
+    offset = bom  # byte offset of text[pos]
+    in_array = False
     while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            return
+        # the separators before the next value: whitespace; in an array also its ``[``, commas and ``]``
+        start = pos
+        while True:
+            pos = _SPACE.match(text, pos).end()
+            if pos < n and (text[pos] == "," and in_array or text[pos] == "]" and in_array):
+                in_array = text[pos] == ","
+                pos += 1
+            elif pos < n and text[pos] == "[" and index == 0 and not in_array and start == 0:
+                in_array = True
+                pos += 1
+            else:
+                break
+        sep += pos - start  # ASCII only: one byte per character
+        offset += pos - start
+        if pos >= n:
+            break
         try:
             value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            # The rest of the file can't be resynchronised reliably: keep it whole, as one dead letter.
-            rest = text[pos:]
-            yield RawRecord(source_file, index, rest[:65536], error=BadRecord("bad_json", str(e)), size=len(rest.encode()))
-            return
+            err = None
+        except (ValueError, RecursionError) as e:
+            end, value, err = _resync(text, pos), None, _json_error(e)
         raw = text[pos:end]
-        size = len(raw.encode("utf-8"))
-        err = _too_large(size, max_record_bytes) if size > max_record_bytes else None
-        yield RawRecord(source_file, index, raw if not err else raw[:4096], value=None if err else value, error=err, size=size)
+        size = len(raw) if ascii_only else len(raw.encode("utf-8", "surrogateescape"))
+        if err is None and not ascii_only and _ESCAPED_BYTE.search(raw):
+            bad = raw.encode("utf-8", "surrogateescape")
+            err = _decode(bad)[1]
+        shown = raw if ascii_only or err is None else raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        if err is None and size > max_record_bytes:
+            err = _too_large(size, max_record_bytes)
+        if err is None:
+            try:
+                clean_value(value)  # refuses too_deep now; decode_row replaces (and counts) surrogates
+            except BadRecord as e:
+                err = e
+        if err is not None:
+            value, shown = None, shown[:HEAD] if err.reason in ("too_large", "too_deep") else shown
+        counts["separator_bytes"] = sep
+        yield RawRecord(source_file, index, shown, value=value, error=err, size=size, offset=offset)
+        offset += size
         pos, index = end, index + 1
+    counts["separator_bytes"] = sep
 
 
-def iter_parquet(stream: IO[bytes], source_file: str, max_record_bytes: int) -> Iterator[RawRecord]:
+def iter_parquet(stream: IO[bytes], source_file: str, max_record_bytes: int, counts: dict | None = None) -> Iterator[RawRecord]:
     import pyarrow.parquet as pq
 
+    counts = {} if counts is None else counts
+    if not (hasattr(stream, "seekable") and stream.seekable()):
+        stream = io.BytesIO(stream.read())  # a compressed Parquet file: the footer needs seeking
+    pf = pq.ParquetFile(stream)
+    counts["rows_counted"] = pf.metadata.num_rows
     index = 0
-    for batch in pq.ParquetFile(stream).iter_batches(batch_size=1024):
+    for batch in pf.iter_batches(batch_size=1024):
         for row in batch.to_pylist():
             raw = json.dumps(row, ensure_ascii=False, default=str)
-            size = len(raw.encode("utf-8"))
+            size = len(raw.encode("utf-8", "surrogatepass"))
             err = _too_large(size, max_record_bytes) if size > max_record_bytes else None
-            yield RawRecord(source_file, index, raw if not err else raw[:4096], value=None if err else row, error=err, size=size)
+            yield RawRecord(source_file, index, raw if not err else raw[:HEAD], value=None if err else row, error=err, size=size)
             index += 1
 
 
+SPLITTERS = {"jsonl": iter_jsonl, "json": iter_json, "parquet": iter_parquet}
+
+
 def iter_raw_records(
-    stream: IO[bytes], source_file: str, fmt: str, max_record_bytes: int, limit: int | None = None
+    stream: IO[bytes], source_file: str, fmt: str, max_record_bytes: int, limit: int | None = None,
+    counts: dict | None = None,
 ) -> Iterator[RawRecord]:
-    """Records of one file in order. ``fmt`` is the input format; the file layout follows from it
-    (JSONL for gsm8k/math500/prm800k/jsonl, JSON for processbench/json, Parquet for parquet) unless
-    the file name says otherwise (.json / .jsonl / .parquet)."""
-    name = source_file.lower()
-    if name.endswith(".parquet") or fmt == "parquet":
-        it = iter_parquet(stream, source_file, max_record_bytes)
-    elif name.endswith(".jsonl") or (fmt in ("gsm8k", "math500", "jsonl") and not name.endswith(".json")):
-        it = iter_jsonl(stream, source_file, max_record_bytes)
-    else:
-        it = iter_json(stream, source_file, max_record_bytes)
+    """Records of one (already decompressed) stream in order, split by ``layout_of(source_file, fmt)``.
+    Raises what the stream or the Parquet reader raise; ``read_file`` turns that into a dead letter."""
+    it = SPLITTERS[layout_of(source_file, fmt)](stream, source_file, max_record_bytes, counts)
     for n, record in enumerate(it):
         if limit is not None and n >= limit:
             return
         yield record
+
+
+def _unreadable(source_file: str, location: int, error: Exception, size: int, offset: int | None) -> RawRecord:
+    detail = f"{type(error).__name__}: {str(error)[:500]}"
+    return RawRecord(
+        source_file, location, "",
+        error=BadRecord("unreadable_file", f"the file cannot be read past this point ({detail})"),
+        size=size, offset=offset,
+    )
+
+
+def read_file(
+    open_fn: Callable[[], IO[bytes]], source_file: str, fmt: str, max_record_bytes: int, limit: int | None = None,
+) -> Iterator[RawRecord | FileCount]:
+    """Every record of one file, then its ``FileCount``. Never raises: a file that cannot be opened,
+    decompressed or parsed (a directory, a truncated gzip or Parquet file, a CSV named ``.parquet``)
+    ends with one ``unreadable_file`` record standing for whatever was not read, and the records
+    before it stand."""
+    layout = layout_of(source_file, fmt)
+    counts: dict = {}
+    yielded, record_bytes, location = 0, 0, 1 if layout == "jsonl" else 0
+    meter = None
+    try:
+        stream = decompressed(open_fn(), source_file)
+        if layout != "parquet":  # Parquet is read by its footer's offsets, not as a stream
+            stream = meter = _Meter(stream)
+        for raw in iter_raw_records(stream, source_file, fmt, max_record_bytes, limit, counts):
+            yielded += 1
+            location = raw.location + 1
+            if raw.offset is not None:
+                record_bytes += raw.size
+            yield raw
+    except Exception as e:  # noqa: BLE001 - any failure of the file is data about the file, not a crash
+        separators = counts.get("separator_bytes", 0) if layout != "parquet" else 0
+        read = meter.bytes if meter is not None and layout != "parquet" else 0
+        accounted = record_bytes + separators
+        # the bytes the splitter had taken in but not yet given out as a record are this record's
+        span = max(read - accounted, 0)
+        yield _unreadable(source_file, location, e, span, None if layout == "parquet" else accounted)
+        yield FileCount(source_file, layout, max(read, accounted), separators, yielded + 1)
+        return
+    separators = counts.get("separator_bytes", 0) if layout != "parquet" else 0
+    if layout == "parquet":
+        read, rows = 0, counts.get("rows_counted", yielded) if limit is None else yielded
+    elif limit is not None and yielded >= limit:
+        # the stream was left part-read: count what the records and their separators span
+        read, rows = record_bytes + separators, yielded
+    else:
+        meter.finish()
+        read, rows = meter.bytes, meter.lines if layout == "jsonl" else yielded
+    yield FileCount(source_file, layout, read, separators, rows)
+
+
+def read_checks(counts: dict) -> dict[str, tuple[int, int]]:
+    """The manifest's reconciliation checks of reading, from its counts (``{metric: {source: n}}``):
+    each input's rows against the count beside the splitter (``FileCount.rows_counted``), and the
+    bytes read against the bytes inside rows plus those between them. A splitter that merged rows
+    (a file with lone-\\r line ends read as one line) fails the first; one that skipped bytes fails
+    the second. Inputs without files (generated ones) have no such counts and are not checked."""
+    read, counted = counts.get("records_read", {}), counts.get("rows_counted", {})
+
+    def total(metric: str) -> int:
+        return sum(counts.get(metric, {}).values())
+
+    return {
+        "records_read == rows counted in the input files": (
+            sum(read.get(source, 0) for source in counted), total("rows_counted"),
+        ),
+        "input bytes == bytes in rows + bytes between rows": (
+            total("input_bytes"), total("record_bytes") + total("separator_bytes"),
+        ),
+    }

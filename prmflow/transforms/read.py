@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from prmflow.config import InputConfig, LimitsConfig
-from prmflow.sources import BadRecord, RawRecord, arith_raw_records, iter_raw_records, parse_raw
+from prmflow.sources import BadRecord, FileCount, RawRecord, arith_raw_records, parse_raw, read_file
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
 from prmflow.transforms.progress import Progress
 
@@ -20,7 +21,13 @@ def expand_path(pattern: str) -> list[str]:
     return paths
 
 
+FILES = "file_counts"
+
+
 class ReadRawRecords(beam.DoFn):
+    """A path -> its RawRecords, and its FileCount on the ``file_counts`` output. Decompression goes
+    by the file name (``sources.reader.decompressed``), so it is the same on every filesystem."""
+
     def __init__(self, spec: InputConfig, limits: LimitsConfig) -> None:
         self.spec, self.limits = spec, limits
 
@@ -28,32 +35,59 @@ class ReadRawRecords(beam.DoFn):
         self.read = beam.metrics.Metrics.counter(NAMESPACE, "records_read")
 
     def process(self, path: str):
-        with FileSystems.open(path, compression_type="uncompressed") as stream:
-            for raw in iter_raw_records(stream, path, self.spec.format, self.limits.max_record_bytes, self.spec.limit):
+        def open_file():
+            return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+        for item in read_file(open_file, path, self.spec.format, self.limits.max_record_bytes, self.spec.limit):
+            if isinstance(item, FileCount):
+                yield beam.pvalue.TaggedOutput(FILES, item)
+            else:
                 self.read.inc()
-                yield raw
+                yield item
 
 
 class ParseRecords(beam.DoFn):
-    """RawRecord -> Parsed, or a dead letter (stage ``parse``) naming the reason."""
+    """RawRecord -> Parsed, or a dead letter (stage ``parse``) naming the reason. An exception that
+    is not a BadRecord is a prmflow bug, but it is one row's bug: that row becomes an
+    ``unexpected_error`` dead letter naming the exception, and the job goes on."""
 
     def __init__(self, spec: InputConfig) -> None:
         self.spec = spec
 
     def setup(self) -> None:
         self.parsed = beam.metrics.Metrics.counter(NAMESPACE, "records_parsed")
+        self.surrogates = beam.metrics.Metrics.counter(NAMESPACE, "parse_replaced_surrogates")
         self.progress = Progress(f"{self.spec.source_name}: parsed %d records so far (this worker)")
 
     def process(self, raw: RawRecord):
+        repairs: dict = {}
         try:
-            parsed = parse_raw(raw, self.spec)
-        except BadRecord as e:
-            count_dead("parse", e.reason)
-            yield beam.pvalue.TaggedOutput(DEAD, dead_letter("parse", self.spec.source_name, e, raw))
+            parsed = parse_raw(raw, self.spec, repairs)
+        except Exception as e:  # noqa: BLE001 - see the class docstring
+            error = e if isinstance(e, BadRecord) else unexpected(e)
+            count_dead("parse", error.reason)
+            yield beam.pvalue.TaggedOutput(DEAD, dead_letter("parse", self.spec.source_name, error, raw))
             return
+        if repairs.get("surrogates"):
+            self.surrogates.inc(repairs["surrogates"])
         self.parsed.inc()
         self.progress.tick()
         yield parsed
+
+
+def unexpected(e: Exception) -> BadRecord:
+    return BadRecord("unexpected_error", f"{type(e).__name__}: {str(e)[:500]}")
+
+
+def byte_tallies(item: RawRecord | FileCount, source: str):
+    """((metric, source), n) for the reconciliation of rows and bytes (see ``pipelines.common.reconcile``):
+    a record's span, and a file's bytes, separators and independently counted rows."""
+    if isinstance(item, FileCount):
+        yield ("input_bytes", source), item.bytes_read
+        yield ("separator_bytes", source), item.separator_bytes
+        yield ("rows_counted", source), item.rows_counted
+    elif item.offset is not None:
+        yield ("record_bytes", source), item.size
 
 
 class ReadInput(beam.PTransform):
@@ -64,17 +98,27 @@ class ReadInput(beam.PTransform):
         self.spec, self.limits = spec, limits
 
     def expand(self, pbegin):
+        name = self.spec.source_name
         if self.spec.format == "arith":
             raws = (
                 pbegin
                 | "Seed" >> beam.Create([(self.spec.count, self.spec.seed)])
                 | "Generate" >> beam.FlatMapTuple(arith_raw_records)
             )
+            files = pbegin | "NoFiles" >> beam.Create([])
         else:
-            raws = (
+            raws, files = (
                 pbegin
                 | "ListFiles" >> beam.Create(expand_path(self.spec.path))
-                | "ReadRecords" >> beam.ParDo(ReadRawRecords(self.spec, self.limits))
+                | "ReadRecords" >> beam.ParDo(ReadRawRecords(self.spec, self.limits)).with_outputs(FILES, main="raws")
             )
         parsed, dead = raws | "Parse" >> beam.ParDo(ParseRecords(self.spec)).with_outputs(DEAD, main="parsed")
+        #: ((metric, source), n) of input_bytes, record_bytes, separator_bytes, rows_counted; the
+        #: pipeline adds it to its tallies so that reconcile() can check rows and bytes per input
+        self.tallies = (
+            (raws, files)
+            | "FlattenForBytes" >> beam.Flatten()
+            | "TallyBytes" >> beam.FlatMap(byte_tallies, name)
+            | "SumBytes" >> beam.CombinePerKey(sum)
+        )
         return raws, parsed, dead

@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from prmflow.sources.base import clean_text
+
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3}
 
 
@@ -21,12 +23,27 @@ def shard_path(out_dir: str, table: str, shard: int, num_shards: int) -> str:
 
 def write_rows(path: str, rows: list[dict], schema: pa.Schema) -> dict:
     """Write one Parquet file atomically; returns its stats for the manifest."""
-    table = pa.Table.from_pylist(rows, schema=schema)
+    try:
+        table = pa.Table.from_pylist(rows, schema=schema)
+    except UnicodeEncodeError:
+        # a lone surrogate that got past the sources' cleaning (they replace them at the edge): the
+        # shard is still written, with U+FFFD in its place, rather than the job failing at the end
+        table = pa.Table.from_pylist([_without_surrogates(r) for r in rows], schema=schema)
     tmp = path + ".tmp"
     with FileSystems.create(tmp) as f:
         pq.write_table(table, f, **PARQUET_OPTIONS)
     FileSystems.rename([tmp], [path])
     return {"path": path, "rows": table.num_rows}
+
+
+def _without_surrogates(value):
+    if isinstance(value, str):
+        return clean_text(value)[0]
+    if isinstance(value, dict):
+        return {k: _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_surrogates(v) for v in value]
+    return value
 
 
 class WriteTable(beam.PTransform):
