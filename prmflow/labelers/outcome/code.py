@@ -1,0 +1,232 @@
+"""``code``: run the solution against the problem's tests in a sandbox.
+
+A problem's ``tests`` (the labeler's reference) is either a plain Python test program, run after the
+solution in the same namespace, or a JSON object with the parts a function-completion benchmark needs:
+``{"test": "<test program>", "prelude": "<code before the solution>", "entry_point": "<name>"}``.
+HumanEval's is its prompt as the prelude (signature, docstring, imports), its ``check`` function
+followed by ``check(<entry_point>)`` as the test. The program run is prelude + solution: a body-only
+completion continues the prompt's function; a solution that defines ``entry_point`` itself replaces
+the prompt's stub (the prelude still gives it its imports). When the solution holds Markdown code
+fences, the code in them is what runs (the block defining ``entry_point``, else the last one).
+
+Verdict: 1.0 when every test passes, 0.0 otherwise; with ``partial`` the fraction of test units that
+pass (see ``code_harness``). A solution that runs past the time limit or dies (a signal, an early
+exit, output past the cap) is wrong, as in HumanEval's evaluation (Chen et al. 2021, "Evaluating Large
+Language Models Trained on Code"), with status ``timeout`` or ``crash``; when the sandbox itself
+fails the verdict is None with status ``sandbox_error``.
+
+Every execution runs under bubblewrap (``prmflow.sandbox``). ``sandbox: none`` runs the code as a
+plain child process, with only the rlimits and the wall clock, and is refused unless the environment
+variable ``PRMFLOW_ALLOW_UNSANDBOXED=1`` acknowledges the risk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from prmflow.labelers.outcome.base import Outcome
+from prmflow.sandbox import Limits, Result, Sandbox, run_many
+from prmflow.sandbox.pool import default_workers
+
+ALLOW_UNSANDBOXED_ENV = "PRMFLOW_ALLOW_UNSANDBOXED"
+HARNESS = (Path(__file__).parent / "code_harness.py").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class CodeConfig:
+    timeout_s: float = 10.0
+    """Wall-clock limit per execution (solution and all its tests)."""
+    memory_mb: int = 1024
+    """Address-space limit per process, MiB."""
+    max_processes: int = 16
+    """Processes and threads the program may hold at once."""
+    max_output_bytes: int = 1 << 20
+    """Cap on each of stdout and stderr; past it the execution is killed (a crash)."""
+    file_size_mb: int = 16
+    """The largest file the program may write, MiB (its /tmp is a private tmpfs)."""
+    partial: bool = False
+    """Credit the fraction of test units that pass instead of all-or-nothing."""
+    sandbox: Literal["bwrap", "none"] = "bwrap"
+    """bwrap (mandatory default) or none (refused unless PRMFLOW_ALLOW_UNSANDBOXED=1)."""
+    workers: int | None = None
+    """Concurrent executions in ``label_batch``; None: one per available core."""
+
+    def __post_init__(self) -> None:
+        self._verify_args()
+
+    def _verify_args(self) -> None:
+        def number(name: str, value: object, integer: bool) -> None:
+            kinds = (int,) if integer else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kinds) or not 0 < value < math.inf:
+                rule = "a positive integer" if integer else "a positive number"
+                raise ValueError(f"outcome.options.{name} must be {rule}, got {value!r}")
+
+        number("timeout_s", self.timeout_s, False)
+        number("memory_mb", self.memory_mb, True)
+        number("max_processes", self.max_processes, True)
+        number("max_output_bytes", self.max_output_bytes, True)
+        number("file_size_mb", self.file_size_mb, True)
+        if self.workers is not None:
+            number("workers", self.workers, True)
+        if not isinstance(self.partial, bool):
+            raise ValueError(f"outcome.options.partial must be a boolean, got {self.partial!r}")
+        if self.sandbox not in ("bwrap", "none"):
+            raise ValueError(f"outcome.options.sandbox must be 'bwrap' or 'none', got {self.sandbox!r}")
+        if self.sandbox == "none" and os.environ.get(ALLOW_UNSANDBOXED_ENV) != "1":
+            raise ValueError(
+                f"outcome.options.sandbox must be 'bwrap' unless {ALLOW_UNSANDBOXED_ENV}=1 is set "
+                f"(running generated code unsandboxed can touch this machine), got {self.sandbox!r}"
+            )
+        try:
+            self.limits()
+        except ValueError as e:  # Limits' own floor (memory_mb >= 64), under this section's name
+            raise ValueError(str(e).replace("sandbox.", "outcome.options.", 1)) from None
+
+    def limits(self) -> Limits:
+        return Limits(
+            timeout_s=float(self.timeout_s), memory_mb=self.memory_mb, max_processes=self.max_processes,
+            max_output_bytes=self.max_output_bytes, file_size_mb=self.file_size_mb,
+        )
+
+
+@dataclass(frozen=True)
+class CodeTests:
+    test: str
+    prelude: str = ""
+    entry_point: str | None = None
+
+
+def parse_tests(reference: str) -> CodeTests:
+    """The tests from a Problem's ``tests`` value; raises ValueError when it is malformed."""
+    text = reference.lstrip()
+    if not text.startswith("{"):
+        return CodeTests(test=reference)
+    try:
+        obj = json.loads(reference)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"tests look like JSON but are not: {e.msg} at column {e.colno}") from None
+    unknown = sorted(set(obj) - {"test", "prelude", "entry_point"})
+    if unknown:
+        raise ValueError(f"tests has unknown keys {unknown}; allowed: entry_point, prelude, test")
+    test, prelude, entry = obj.get("test"), obj.get("prelude", ""), obj.get("entry_point")
+    if not isinstance(test, str) or not test.strip():
+        raise ValueError("tests.test must be a non-empty string")
+    if not isinstance(prelude, str):
+        raise ValueError("tests.prelude must be a string")
+    if entry is not None and (not isinstance(entry, str) or not entry.isidentifier()):
+        raise ValueError(f"tests.entry_point must be a Python identifier, got {entry!r}")
+    return CodeTests(test=test, prelude=prelude, entry_point=entry)
+
+
+def humaneval_tests(prompt: str, test: str, entry_point: str) -> str:
+    """HumanEval's row as a ``tests`` value: the prompt is the prelude, ``check`` is called on the entry point."""
+    return json.dumps(
+        {"prelude": prompt, "test": f"{test.rstrip()}\n\ncheck({entry_point})\n", "entry_point": entry_point},
+        sort_keys=True,
+    )
+
+
+_FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+
+
+def _defines(code: str, name: str) -> bool:
+    return re.search(rf"(?m)^(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", code) is not None
+
+
+def solution_code(solution: str, entry_point: str | None) -> str:
+    """The code in a solution: its fenced blocks' when it has any, else the text itself."""
+    blocks = [body for lang, body in _FENCE.findall(solution) if lang.lower() in ("", "python", "py", "python3")]
+    if not blocks:
+        return solution
+    if entry_point:
+        defining = [b for b in blocks if _defines(b, entry_point)]
+        if defining:
+            return defining[-1]
+    return blocks[-1]
+
+
+def build_program(solution: str, tests: CodeTests) -> str:
+    code = solution_code(solution, tests.entry_point)
+    if not tests.prelude:
+        return code
+    if tests.entry_point and _defines(code, tests.entry_point):
+        return f"{tests.prelude.rstrip()}\n\n{code}"  # redefines the prompt's stub
+    prelude = tests.prelude if tests.prelude.endswith("\n") else tests.prelude + "\n"
+    return prelude + code
+
+
+def verdict(result: Result, nonce: str, partial: bool, name: str = "code") -> Outcome:
+    """The Outcome of one harness execution, from its nonce-marked report and how it ended."""
+    prefix = nonce + " "
+    events = []
+    for line in result.stdout.decode("utf-8", errors="replace").splitlines():
+        if line.startswith(prefix):
+            try:
+                events.append(json.loads(line[len(prefix):]))
+            except json.JSONDecodeError:
+                pass
+    by_kind = {e.get("event"): e for e in events}
+    if result.status == "sandbox_error":
+        return Outcome(None, name, "sandbox_error", None, result.detail)
+    if "test_error" in by_kind:
+        return Outcome(None, name, "parse_error", None, f"the test program does not compile: {by_kind['test_error']['error']}")
+    if "done" in by_kind:
+        done = by_kind["done"]
+        passed, total = int(done["passed"]), int(done["total"])
+        value = passed / total if partial else float(passed == total)
+        detail = None if passed == total else f"{passed}/{total} tests passed; first failure: {done.get('error')}"
+        return Outcome(value, name, "ok", None, detail)
+    if "load_error" in by_kind:
+        return Outcome(0.0, name, "ok", None, f"the solution failed to load: {by_kind['load_error']['error']}")
+    total = int(by_kind.get("units", {}).get("total", 0))
+    passed = sum(1 for e in events if e.get("event") == "unit" and e.get("ok"))
+    value = passed / total if partial and total else 0.0
+    tail = result.stderr.decode("utf-8", errors="replace").strip()[-300:]
+    how = result.detail or ("exited before the tests finished" if result.status in ("ok", "error") else result.status)
+    detail = f"{how}; {passed}/{total} tests passed before" + (f"; stderr: {tail}" if tail else "")
+    return Outcome(value, name, "timeout" if result.status == "timeout" else "crash", None, detail)
+
+
+class CodeLabeler:
+    """Runs each solution with its tests in a fresh sandbox; ``label_batch`` runs many at once."""
+
+    name = "code"
+
+    def __init__(self, config: CodeConfig | None = None) -> None:
+        self.config = config or CodeConfig()
+        # Fails closed here, naming what is missing, when bubblewrap cannot start a sandbox.
+        self.sandbox = Sandbox(self.config.limits(), mode=self.config.sandbox)
+
+    def label(self, solution: str, reference: str | None) -> Outcome:
+        if reference is None or not str(reference).strip():
+            return Outcome(None, self.name, "no_reference", None, "the problem has no tests")
+        try:
+            tests = parse_tests(reference)
+        except ValueError as e:
+            return Outcome(None, self.name, "parse_error", None, str(e))
+        if not solution or not solution.strip():
+            return Outcome(0.0, self.name, "no_answer", None, "empty solution")
+        nonce = secrets.token_hex(16)
+        files = {"harness.py": HARNESS, "solution.py": build_program(solution, tests), "test.py": tests.test}
+        argv = ["harness.py", "/prog/solution.py", "/prog/test.py", "1" if self.config.partial else "0"]
+        if self.config.sandbox == "none":
+            argv = ["harness.py", "solution.py", "test.py", argv[3]]  # the program directory is the cwd
+        try:
+            result = self.sandbox.run(files, argv, stdin=(nonce + "\n").encode())
+        except Exception as e:  # noqa: BLE001 - label never raises; an unexpected failure is a value
+            return Outcome(None, self.name, "sandbox_error", None, f"{type(e).__name__}: {e}")
+        return verdict(result, nonce, self.config.partial, self.name)
+
+    def label_batch(self, pairs: list[tuple[str, str | None]]) -> list[Outcome]:
+        """``[label(s, r) for s, r in pairs]``, up to ``workers`` executions at once, in order."""
+        return run_many(lambda p: self.label(*p), pairs, self.config.workers or default_workers())
+
+    def close(self) -> None:
+        pass

