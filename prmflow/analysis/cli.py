@@ -7,7 +7,7 @@ import sys
 import duckdb
 
 from prmflow.analysis.summary import _table, render, summary
-from prmflow.analysis.views import connect
+from prmflow.analysis.views import check_complete, connect
 from prmflow.schemas import TABLES, column_docs
 
 
@@ -28,16 +28,23 @@ def main(command: str, args: list[str]) -> int:
             return 2
         print(schema_text(args[0] if args else None))
         return 0
+    partial = "--partial" in args
+    args = [a for a in args if a != "--partial"]
     if command == "inspect":
         if len(args) != 1:
-            print("usage: prmflow inspect DIR", file=sys.stderr)
+            print("usage: prmflow inspect DIR [--partial]", file=sys.stderr)
             return 2
-        print(summary(connect(args[0])))
+        warning = check_complete(args[0], partial)
+        text = summary(connect(args[0], partial=partial))
+        print(f"{warning}\n\n{text}" if warning else text)
         return 0
     if len(args) != 2:
-        print('usage: prmflow sql DIR "SELECT ..."', file=sys.stderr)
+        print('usage: prmflow sql DIR "SELECT ..." [--partial]', file=sys.stderr)
         return 2
-    con = connect(args[0])
+    warning = check_complete(args[0], partial)
+    if warning:
+        print(warning, file=sys.stderr)  # stderr, so a scalar answer on stdout stays parseable
+    con = connect(args[0], partial=partial)
     try:
         columns, rows = _table(con, args[1])
     except duckdb.Error as e:

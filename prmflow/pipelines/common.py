@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import time
@@ -11,33 +12,53 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from prmflow.config import ConfigError
+from prmflow.pipelines.output import MANIFEST, SUCCESS, publishing  # noqa: F401 - the run's output API
 from prmflow.schemas import SCHEMA_VERSION, TABLES
+from prmflow.sources.reader import read_checks
 from prmflow.transforms.write import write_empty_shards
 
 log = logging.getLogger("prmflow")
 
-MANIFEST = "manifest.json"
-SUCCESS = "_SUCCESS"
 LOCAL_RUNNER = "FnApiRunner"
+
+
+def unparseable_beam_args(beam_args: list[str]) -> list[str]:
+    """The arguments no Beam option class parses, each with Beam's own suggestion.
+
+    Beam only logs "Unparseable argument" and runs on without the flag, so a mistyped
+    ``--direct_num_worker=2`` would give a single-process run with exit 0. This parses the flags
+    exactly as ``PipelineOptions.get_all_options`` does (every option class, no abbreviations) and
+    suggests a close match the same way (``difflib``).
+    """
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)  # noqa: SLF001 - the parser Beam builds for itself
+    _, unknown = parser.parse_known_args(beam_args)
+    known = [opt for action in parser._actions for opt in action.option_strings]  # noqa: SLF001
+    out = []
+    for arg in unknown:
+        msg = repr(arg)
+        if arg.startswith("--"):
+            close = difflib.get_close_matches(arg.split("=", 1)[0], known)
+            if close:
+                msg += f" (did you mean {close[0]!r}?)"
+        out.append(msg)
+    return out
 
 
 def beam_options(beam_args: list[str]) -> PipelineOptions:
     """Every Beam option passes through; local runs default to FnApiRunner, since the DirectRunner of
-    Beam 2.77 first tries to download another runner binary."""
+    Beam 2.77 first tries to download another runner binary. An argument Beam cannot parse is a
+    ConfigError here, before anything runs."""
+    bad = unparseable_beam_args(beam_args)
+    if bad:
+        raise ConfigError(f"unparseable Beam argument{'s' if len(bad) > 1 else ''}: {', '.join(bad)}")
     if not any(a == "--runner" or a.startswith("--runner=") for a in beam_args):
         beam_args = [f"--runner={LOCAL_RUNNER}", *beam_args]
     return PipelineOptions(beam_args, save_main_session=False)
-
-
-def prepare_output(out_dir: str, overwrite: bool) -> None:
-    """Remove a previous run's tables (the rerun rewrites them whole) or refuse to."""
-    done = FileSystems.join(out_dir, SUCCESS)
-    if FileSystems.exists(done) and not overwrite:
-        raise FileExistsError(f"output {out_dir!r} holds a finished run and output.overwrite is false")
-    stale = [FileSystems.join(out_dir, t) for t in TABLES] + [done, FileSystems.join(out_dir, MANIFEST)]
-    stale = [p for p in stale if FileSystems.exists(p)]
-    if stale:
-        FileSystems.delete(stale)
 
 
 def _one(_) -> int:
@@ -80,8 +101,10 @@ def reconcile(counts: dict) -> dict[str, object]:
         ),
         "solutions + samples == trajectories + dead at segment": (
             total(counts, "solutions") + counts.get("engine", {}).get("samples", 0),
-            total(counts, "trajectories") + counts.get("dead_by_stage", {}).get("segment", 0),
+            total(counts, "trajectories") + counts.get("dead_by_stage", {}).get("segment", 0)
+            + total(counts, "duplicates"),  # identical trajectories (same id) are kept once
         ),
+        **read_checks(counts),
         "sample requests == answered + dead at sample": (
             total(counts, "sample_requests"),
             # failed results are dead letters, and so is every request of a batch whose call raised
@@ -151,13 +174,13 @@ def beam_counters(result) -> dict[str, int]:
 
 
 def complete_run(out_dir: str, result, started: float) -> dict:
-    """After the pipeline finished: add timings and Beam counters, mark the output finished."""
+    """After the pipeline finished: add timings and Beam counters to the (staged) manifest.
+    ``_SUCCESS`` is written when the output is published (``pipelines/output.py``)."""
     path = FileSystems.join(out_dir, MANIFEST)
     manifest = read_json(path)
     manifest["timings"] = {"wall_seconds": round(time.time() - started, 3)}
     manifest["beam_counters"] = beam_counters(result)
     write_json(path, manifest)
-    write_json(FileSystems.join(out_dir, SUCCESS), {"finished": True})
     return manifest
 
 
