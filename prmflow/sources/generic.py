@@ -8,7 +8,7 @@ from prmflow.sources.datasets import gold_from_first_error, make_problem
 
 def parse_generic(obj: dict, raw: RawRecord, spec) -> Parsed:
     """``fields`` maps prmflow names to dotted paths: prompt (required), reference_answer, solution
-    (text, segmented later) or steps (a list), demonstration, rubric, generator, domain, gold_outcome
+    (text, segmented later) or steps (a list), demonstration, rubric, tests (a code test program), generator, domain, gold_outcome
     (bool or number), gold_first_error (int, -1 = none), gold_step_labels (list of numbers),
     step_scores (an external PRM's per-step scores, e.g. from the last self-training round)."""
     f = spec.fields or {}
@@ -39,6 +39,7 @@ def parse_generic(obj: dict, raw: RawRecord, spec) -> Parsed:
         reference_answer=reference,
         demonstration=get("demonstration", str),
         rubric=get("rubric", str),
+        tests=get("tests", str),
         metadata={"id": str(obj[f["id"]])} if "id" in f and f["id"] in obj else None,
     )
     if not spec.import_solutions or (solution is None and steps is None):
