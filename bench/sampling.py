@@ -26,11 +26,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import apache_beam as beam  # noqa: E402
 
 from prmflow.config import InputConfig  # noqa: E402
+from prmflow.core.prompts import SamplingConfig, render_prompt  # noqa: E402
+from prmflow.core.segment import SegmentConfig  # noqa: E402
 from prmflow.pipelines.common import beam_options  # noqa: E402
-from prmflow.prompts import SamplingConfig, render_prompt  # noqa: E402
 from prmflow.samplers import SamplerConfig  # noqa: E402
 from prmflow.samplers.shared import shared_sampler  # noqa: E402
-from prmflow.segment import SegmentConfig  # noqa: E402
 from prmflow.sources import ADAPTERS, arith_raw_records  # noqa: E402
 from prmflow.transforms.sample import SampleTrajectories  # noqa: E402
 
@@ -54,7 +54,7 @@ def run_beam(probs, sampler: SamplerConfig, sampling: SamplingConfig) -> tuple[f
 def run_bare(probs, sampler: SamplerConfig, sampling: SamplingConfig) -> tuple[float, int]:
     import vllm
 
-    llm = shared_sampler(sampler)._sampler.llm
+    llm = shared_sampler(sampler).sampler.llm
     # The parameters the pipeline's requests carry: per-request seeds and the sampled tokens' logprobs.
     prompts = [render_prompt(p.prompt, sampling) for p in probs]
     params = [vllm.SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     sampling = SamplingConfig(n=args.n, temperature=1.0, max_tokens=args.max_tokens, template="arith",
                               batch_size=args.batch_size)
     engine = shared_sampler(sampler)  # load the engine once, outside every timing
-    tokenizer = engine._sampler.llm.get_tokenizer()
+    tokenizer = engine.sampler.llm.get_tokenizer()
     # Same prompts on both sides: only those that fit the context with room for max_tokens.
     probs = [p for p in problems(args.problems, seed=11)
              if len(tokenizer.encode(render_prompt(p.prompt, sampling))) + args.max_tokens <= sampler.max_model_len]

@@ -1,53 +1,53 @@
-"""Run configuration: a YAML file, validated into frozen dataclasses before any work starts.
+"""Run configuration: a YAML file, parsed once into typed frozen sections and validated before any
+work starts.
 
-Unknown keys are errors (a typo must not silently fall back to a default). Relative paths are
-resolved against the current directory, like paths on a command line.
+Every section is a frozen dataclass built by :func:`prmflow.core.section.from_mapping`: unknown keys
+are errors (a typo must not silently fall back to a default), each value is checked against its
+field's type, then the section's own rules run. A bad value is refused at load with one line,
+"<section>.<field> must be <rule>, got <value>" (``prmflow run`` exits 2), never on a worker. Relative
+paths are resolved against the current directory, like paths on a command line.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from prmflow.segment import SegmentConfig
+from prmflow.core.prompts import SamplingConfig
+from prmflow.core.rollouts import ProcessConfig
+from prmflow.core.section import ConfigError, from_mapping, require
+from prmflow.core.segment import SegmentConfig
+from prmflow.core.weights import WeightsConfig
+from prmflow.labelers.outcome import OUTCOME_LABELERS, parse_options
+from prmflow.samplers.base import SamplerConfig
 
-FORMATS = ("arith", "gsm8k", "math500", "processbench", "prm800k", "jsonl", "json", "parquet")
-DEFAULT_DOMAIN = {"arith": "arith", "gsm8k": "math", "math500": "math", "processbench": "math", "prm800k": "math"}
+FORMATS = ("arith", "gsm8k", "math500", "processbench", "prm800k", "humaneval", "jsonl", "json", "parquet")
+DOMAINS = ("math", "arith", "code", "general")
+DEFAULT_DOMAIN = {
+    "arith": "arith", "gsm8k": "math", "math500": "math", "processbench": "math", "prm800k": "math",
+    "humaneval": "code",
+}
 GENERIC_FIELDS = (
     "id", "prompt", "reference_answer", "solution", "steps", "demonstration", "rubric", "generator",
-    "gold_outcome", "gold_first_error", "gold_step_labels", "step_scores", "domain",
+    "gold_outcome", "gold_first_error", "gold_step_labels", "step_scores", "domain", "tests",
 )
+# Top-level sections that configure stages; each is a typed field of RunConfig.
+STAGE_SECTIONS = ("sampler", "sampling", "process", "consistency")
 
-
-class ConfigError(ValueError):
-    """The config is invalid; the message names the key and the offending value."""
-
-
-def _from_dict(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__} {data!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where} has unknown keys {unknown}; allowed: {sorted(names)}")
-    try:
-        return cls(**data)
-    except TypeError as e:
-        raise ConfigError(f"{where}: {e}") from None
-    except ValueError as e:
-        raise ConfigError(f"{where}: {e}") from None
+__all__ = ["ConfigError", "InputConfig", "OutcomeConfig", "RunConfig", "load_config", "parse_config"]
 
 
 @dataclass(frozen=True)
 class InputConfig:
     format: str
-    """gsm8k | math500 | processbench | prm800k | jsonl | json | parquet (the last three use ``fields``)."""
+    """arith | gsm8k | math500 | processbench | prm800k | humaneval | jsonl | json | parquet (the last
+    three use ``fields``)."""
     name: str | None = None
     """The ``source`` column of every row from this input; defaults to the format."""
     domain: str | None = None
@@ -68,22 +68,27 @@ class InputConfig:
     """arith: generator seed (problem i is the same for any count > i)."""
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ConfigError(f"inputs[].format must be one of {FORMATS}, got {self.format!r}")
+        require(self.format in FORMATS, "format", f"one of {list(FORMATS)}", self.format)
         if self.format == "arith":
-            if not self.count or self.count < 1:
-                raise ConfigError(f"inputs[].count must be >= 1 for format 'arith', got {self.count!r}")
-        elif not self.path:
-            raise ConfigError(f"inputs[].path must be a non-empty path or URL for format {self.format!r}")
+            require(self.count is not None and self.count >= 1, "count", ">= 1 for format 'arith'", self.count)
+        else:
+            require(bool(self.path and self.path.strip()), "path", f"a non-empty path or URL for format {self.format!r}",
+                    self.path)
         if self.format in ("jsonl", "json", "parquet"):
-            if not self.fields or "prompt" not in self.fields:
-                raise ConfigError(f"inputs[].fields must map at least 'prompt' for format {self.format!r}, got {self.fields!r}")
+            require(bool(self.fields) and "prompt" in self.fields, "fields",
+                    f"a mapping with at least 'prompt' for format {self.format!r}", self.fields)
         if self.fields:
             unknown = sorted(set(self.fields) - set(GENERIC_FIELDS))
             if unknown:
-                raise ConfigError(f"inputs[].fields has unknown keys {unknown}; allowed: {list(GENERIC_FIELDS)}")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"inputs[].limit must be >= 1, got {self.limit}")
+                raise ConfigError(f"fields has unknown keys {unknown}; allowed: {list(GENERIC_FIELDS)}")
+            empty = sorted(k for k, v in self.fields.items() if not v.strip())
+            require(not empty, "fields", "a mapping to non-empty dotted paths", self.fields)
+        require(self.limit is None or self.limit >= 1, "limit", ">= 1 or null", self.limit)
+        require(self.domain is None or self.domain in DOMAINS, "domain", f"one of {list(DOMAINS)} or null", self.domain)
+        # arith gold comes from the generator's programs, which only the arith format carries
+        require(self.domain_name != "arith" or self.format == "arith", "domain",
+                "'arith' only with format 'arith' (its exact gold comes from the generator)", self.domain)
+        require(self.name is None or bool(self.name.strip()), "name", "a non-empty string or null", self.name)
         if self.references is not None:
             self.reference_input()  # validate now, not mid-run
 
@@ -99,15 +104,34 @@ class InputConfig:
         refs = dict(self.references or {})
         refs.setdefault("name", f"{self.source_name}:references")
         refs.setdefault("import_solutions", False)
-        return _from_dict(InputConfig, refs, f"input {self.source_name!r} references")
+        return from_mapping(InputConfig, refs, f"input {self.source_name!r} references")
 
 
 @dataclass(frozen=True)
 class OutcomeConfig:
     labeler: str = "math"
-    """math | exact | numeric."""
-    options: dict[str, Any] | None = None
-    """The labeler's own settings, e.g. {timeout_s: 5} for math, {rel_tol: 1e-6} for numeric."""
+    """math | exact | numeric | code (see ``prmflow.labelers.outcome.LABELERS``)."""
+    options: Any = None
+    """The labeler's typed options (MathConfig, NumericConfig, ...), parsed from the YAML mapping
+    at load; None for a labeler without options."""
+
+    @classmethod
+    def from_mapping(cls, data: Any) -> OutcomeConfig:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"outcome must be a mapping, got {data!r}")
+        unknown = sorted(set(data) - {"labeler", "options"})
+        if unknown:
+            raise ConfigError(f"outcome has unknown keys {unknown}; allowed: ['labeler', 'options']")
+        labeler = data.get("labeler", "math")
+        require(isinstance(labeler, str) and labeler in OUTCOME_LABELERS, "outcome.labeler",
+                f"one of {list(OUTCOME_LABELERS)}", labeler)
+        try:
+            return cls(labeler, parse_options(labeler, data.get("options")))
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as e:
+            message = str(e)
+            raise ConfigError(message if message.startswith("outcome") else f"outcome.options: {message}") from None
 
 
 @dataclass(frozen=True)
@@ -118,10 +142,8 @@ class LimitsConfig:
     """A solution with more steps is dead-lettered (too_many_steps)."""
 
     def __post_init__(self) -> None:
-        if self.max_record_bytes < 1:
-            raise ConfigError(f"limits.max_record_bytes must be >= 1, got {self.max_record_bytes}")
-        if self.max_steps < 1:
-            raise ConfigError(f"limits.max_steps must be >= 1, got {self.max_steps}")
+        require(self.max_record_bytes >= 1, "max_record_bytes", ">= 1", self.max_record_bytes)
+        require(self.max_steps >= 1, "max_steps", ">= 1", self.max_steps)
 
 
 @dataclass(frozen=True)
@@ -134,8 +156,8 @@ class OutputConfig:
     """Replace an existing output; false refuses to write into a finished output."""
 
     def __post_init__(self) -> None:
-        if self.num_shards < 1:
-            raise ConfigError(f"output.num_shards must be >= 1, got {self.num_shards}")
+        require(1 <= self.num_shards <= 100_000, "num_shards", "an integer in [1, 100000]", self.num_shards)
+        require(self.dir is None or bool(self.dir.strip()), "dir", "a non-empty path or null", self.dir)
 
 
 @dataclass(frozen=True)
@@ -147,73 +169,124 @@ class RunConfig:
     outcome: OutcomeConfig = field(default_factory=OutcomeConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
-    extra: dict[str, Any] | None = None
-    """Sections owned by later stages (sampler, sampling, process), validated by those stages."""
+    sampler: SamplerConfig | None = None
+    """The policy (any backend); needed by sampling and process."""
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    """How the policy samples trajectories (n = 0: none, rollouts only)."""
+    process: ProcessConfig | None = None
+    """Step labels from rollouts; None labels steps from the outcome alone."""
+    consistency: WeightsConfig | None = None
+    """MetaStone-S1 consistency weights over the steps table; None writes no weights."""
+    as_written: str = "{}"
+    """The YAML mapping as loaded (canonical JSON): recorded in the manifest and hashed into the
+    config digest, never parsed again."""
+
+    @property
+    def samples_trajectories(self) -> bool:
+        return self.sampler is not None and self.sampling.n > 0
 
     def digest(self) -> str:
         """A hash of the whole config, stored with every output for provenance."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The config for the manifest and the digest: every resolved input and core section, and
+        the stage sections as written (so the digest of a config is stable across releases that
+        add defaults to a stage)."""
+        written = json.loads(self.as_written)
+        stages = {k: written[k] for k in STAGE_SECTIONS if k in written}
+        outcome = written.get("outcome") or {}
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "inputs": [asdict(i) for i in self.inputs],
+            "segment": asdict(self.segment),
+            "outcome": {"labeler": self.outcome.labeler, "options": outcome.get("options")},
+            "limits": asdict(self.limits),
+            "output": asdict(self.output),
+            # "extra" is the digest's historical key for the stage sections as written; renaming it
+            # would change every existing run's provenance digest
+            "extra": stages or None,
+        }
 
 
-_SECTIONS = {"segment": SegmentConfig, "outcome": OutcomeConfig, "limits": LimitsConfig, "output": OutputConfig}
-EXTRA_SECTIONS = ("sampler", "sampling", "process", "consistency", "domain")
+_CORE_SECTIONS = {"segment": SegmentConfig, "limits": LimitsConfig, "output": OutputConfig}
 
 
 def parse_config(data: Any, where: str = "config") -> RunConfig:
+    """A RunConfig from the loaded YAML mapping; raises ConfigError naming the key and value."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a mapping at the top level, got {type(data).__name__}")
-    allowed = {"name", "seed", "inputs", *_SECTIONS, *EXTRA_SECTIONS}
-    unknown = sorted(set(data) - allowed)
+    allowed = {"name", "seed", "inputs", "outcome", *_CORE_SECTIONS, *STAGE_SECTIONS}
+    unknown = sorted(str(k) for k in set(data) - allowed)
     if unknown:
         raise ConfigError(f"{where} has unknown keys {unknown}; allowed: {sorted(allowed)}")
-    inputs = data.get("inputs") or []
-    if not isinstance(inputs, list) or not inputs:
-        raise ConfigError(f"{where}.inputs must be a non-empty list, got {inputs!r}")
+    name = data.get("name") or "prmflow"
+    require(isinstance(name, str), "name", "a string", name)
+    seed = data.get("seed", 0)
+    require(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63, "seed",
+            "an integer in [0, 2**63)", seed)
+    inputs = data.get("inputs")
+    require(isinstance(inputs, list) and bool(inputs), "inputs", "a non-empty list", inputs)
     kwargs: dict[str, Any] = {
-        "name": str(data.get("name") or "prmflow"),
-        "seed": data.get("seed", 0),
-        "inputs": tuple(_from_dict(InputConfig, d, f"inputs[{i}]") for i, d in enumerate(inputs)),
+        "name": name,
+        "seed": seed,
+        "inputs": tuple(from_mapping(InputConfig, d, f"inputs[{i}]") for i, d in enumerate(inputs)),
+        "as_written": _canonical_json(data),
     }
-    if not isinstance(kwargs["seed"], int):
-        raise ConfigError(f"seed must be an integer, got {kwargs['seed']!r}")
-    for key, cls in _SECTIONS.items():
-        if key in data:
-            kwargs[key] = _from_dict(cls, data[key] or {}, key)
-    extra = {k: data[k] for k in EXTRA_SECTIONS if k in data}
-    _verify_extra(extra, kwargs["seed"])
-    kwargs["extra"] = extra or None
     names = [i.source_name for i in kwargs["inputs"]]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"inputs[].name must be unique, got {names}")
+    require(len(set(names)) == len(names), "inputs[].name", "unique", names)
+    for key, cls in _CORE_SECTIONS.items():
+        if key in data:
+            kwargs[key] = from_mapping(cls, data[key], key)
+    if "outcome" in data:
+        kwargs["outcome"] = OutcomeConfig.from_mapping(data["outcome"] or {})
+    if data.get("sampler") is not None:
+        sampler = from_mapping(SamplerConfig, {"seed": seed, **_mapping(data["sampler"], "sampler")}, "sampler")
+        _check_model(sampler)
+        kwargs["sampler"] = sampler
+    if "sampling" in data:
+        kwargs["sampling"] = from_mapping(SamplingConfig, data["sampling"], "sampling")
+    if "process" in data:
+        kwargs["process"] = from_mapping(ProcessConfig, data["process"], "process")
+    if "consistency" in data:
+        kwargs["consistency"] = WeightsConfig.from_mapping(data["consistency"])
+    if ("process" in data or "sampling" in data) and kwargs.get("sampler") is None:
+        raise ConfigError("sampler must be set when sampling or process is: they run on the policy, got none")
     return RunConfig(**kwargs)
 
 
-def _verify_extra(extra: dict[str, Any], seed: int) -> None:
-    """The stages' own sections are validated by their config classes now, not mid-run."""
-    from prmflow.prompts import SamplingConfig
-    from prmflow.rollouts import ProcessConfig
-    from prmflow.samplers import SamplerConfig
+def _mapping(value: Any, where: str) -> Mapping:
+    require(isinstance(value, Mapping), where, "a mapping", value)
+    return value
+
+
+def _check_model(sampler: SamplerConfig) -> None:
+    """Local engines load a local directory or a shipped ``builtin:`` model; nothing is downloaded,
+    so anything else (a hub repo id) is refused now rather than failing, or fetching, on a worker."""
+    if sampler.backend == "openai" or sampler.backend == "fake":
+        return  # a server's model name, or no model at all
+    from prmflow.models import BUILTIN_PREFIX, resolve_model_path
 
     try:
-        if extra.get("sampler") is not None:
-            SamplerConfig.from_dict({"seed": seed, **extra["sampler"]})
-        if "sampling" in extra:
-            SamplingConfig.from_dict(extra["sampling"])
-        if "process" in extra:
-            ProcessConfig.from_dict(extra["process"])
-        if "consistency" in extra:
-            from prmflow.weights import WeightsConfig
+        path = resolve_model_path(sampler.model)
+    except ValueError as e:
+        raise ConfigError(f"sampler.{e}") from None
+    if not sampler.model.startswith(BUILTIN_PREFIX) and not (Path(path) / "config.json").is_file():
+        raise ConfigError(
+            f"sampler.model must be a local model directory (with config.json) or builtin:NAME; nothing is "
+            f"downloaded at run time, got {sampler.model!r}"
+        )
 
-            WeightsConfig.from_dict(extra["consistency"])
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as e:
-        raise ConfigError(str(e)) from None
-    if ("process" in extra or "sampling" in extra) and not extra.get("sampler"):
-        raise ConfigError("sampling and process sections need a sampler section (the policy they run on)")
+
+def _canonical_json(data: Any) -> str:
+    def default(o: Any) -> Any:
+        return str(o)
+
+    try:
+        return json.dumps(data, sort_keys=True, default=default, allow_nan=True)
+    except (TypeError, ValueError):  # non-string keys etc.: recorded as text, never parsed again
+        return json.dumps({"unrepresentable": repr(data)})
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -222,6 +295,10 @@ def load_config(path: str | Path) -> RunConfig:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {str(path)!r} is a directory, not a YAML file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text: {e.reason} at byte {e.start}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from None
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {' '.join(str(e).split())}") from None
     return parse_config(data, where=str(path))

@@ -23,13 +23,13 @@ def test_digest_is_stable_and_sensitive():
         ({"inputz": []}, r"unknown keys \['inputz'\]"),
         ({"inputs": []}, "inputs must be a non-empty list"),
         ({"inputs": [{"format": "csv", "path": "x"}]}, "format must be one of"),
-        ({"inputs": [{"format": "jsonl", "path": "x"}]}, "fields must map at least 'prompt'"),
+        ({"inputs": [{"format": "jsonl", "path": "x"}]}, "inputs\\[0\\].fields must be a mapping with at least 'prompt'"),
         ({"inputs": [{"format": "jsonl", "path": "x", "fields": {"prompt": "q", "answer": "a"}}]}, r"unknown keys \['answer'\]"),
-        ({"inputs": [{"format": "gsm8k", "path": "x", "limit": 0}]}, "limit must be >= 1, got 0"),
+        ({"inputs": [{"format": "gsm8k", "path": "x", "limit": 0}]}, r"inputs\[0\].limit must be >= 1 or null, got 0"),
         ({"inputs": [{"format": "gsm8k", "path": "x"}, {"format": "gsm8k", "path": "y"}]}, "name must be unique"),
         ({"inputs": [{"format": "processbench", "path": "x", "references": {"format": "gsm8k"}}]}, "references"),
         ({"segment": {"strategy": "words"}}, "segment.strategy must be one of"),
-        ({"output": {"num_shards": 0}}, "num_shards must be >= 1, got 0"),
+        ({"output": {"num_shards": 0}}, r"output.num_shards must be an integer in \[1, 100000\], got 0"),
         ({"limits": {"max_steps": 0}}, "max_steps must be >= 1"),
         ({"seed": "zero"}, "seed must be an integer"),
     ],
@@ -58,11 +58,11 @@ def test_examples_are_valid():
 @pytest.mark.parametrize(
     "patch, message",
     [
-        ({"sampler": {"backend": "vllm", "model": "m", "dtpe": "float32"}}, "dtpe"),
-        ({"sampler": {"backend": "tgi", "model": "m"}}, "backend"),
-        ({"sampler": {"backend": "vllm", "model": "m"}, "sampling": {"n": -1}}, "sampling.n must be >= 0"),
-        ({"sampler": {"backend": "vllm", "model": "m"}, "process": {"method": "mc", "rollouts": 0}}, "process.rollouts"),
-        ({"process": {"method": "mc"}}, "need a sampler section"),
+        ({"sampler": {"backend": "vllm", "model": "builtin:arith-tiny", "dtpe": "float32"}}, "dtpe"),
+        ({"sampler": {"backend": "tgi", "model": "builtin:arith-tiny"}}, "backend"),
+        ({"sampler": {"backend": "vllm", "model": "builtin:arith-tiny"}, "sampling": {"n": -1}}, "sampling.n must be >= 0"),
+        ({"sampler": {"backend": "vllm", "model": "builtin:arith-tiny"}, "process": {"method": "mc", "rollouts": 0}}, "process.rollouts"),
+        ({"process": {"method": "mc"}}, "sampler must be set when sampling or process is"),
     ],
 )
 def test_stage_sections_are_validated_at_load(patch, message):

@@ -12,29 +12,26 @@ import time
 
 import apache_beam as beam
 
-from prmflow.config import ConfigError, RunConfig, load_config
+from prmflow.config import RunConfig, load_config
 from prmflow.pipelines.common import (
     Tally,
     beam_options,
     complete_run,
     finalize,
     format_summary,
-    prepare_output,
+    publishing,
 )
-from prmflow.prompts import SamplingConfig
-from prmflow.rollouts import ProcessConfig
-from prmflow.samplers import SamplerConfig
 from prmflow.samplers.shared import reset_caches
 from prmflow.schemas import TABLES, to_row
 from prmflow.sources import normalise_prompt
 from prmflow.transforms.dead_letters import DEAD
-from prmflow.transforms.label import LabelOutcomes, SegmentDrafts, join_reference, to_step_rows
+from prmflow.transforms.dedupe import DedupeTrajectories
+from prmflow.transforms.label import AttachGold, LabelOutcomes, SegmentDrafts, join_reference, to_step_rows
 from prmflow.transforms.read import ReadInput
 from prmflow.transforms.rollout import LabelSteps
 from prmflow.transforms.sample import SampleTrajectories
 from prmflow.transforms.weights import ConsistencyWeights
 from prmflow.transforms.write import WriteTable
-from prmflow.weights import WeightsConfig
 
 log = logging.getLogger("prmflow")
 
@@ -52,7 +49,9 @@ def _first_by_index(problems):
 def _read_counted(p, spec, config: RunConfig, dead_all: list, tallies: list):
     """One input read, its rows counted as read / parsed / dead-lettered, its dead letters kept."""
     name = spec.source_name
-    raws, parsed, dead = p | ReadInput(spec, config.limits)
+    reader = ReadInput(spec, config.limits)
+    raws, parsed, dead = p | reader
+    tallies.append(reader.tallies)  # rows and bytes counted beside the splitter, for reconcile()
     tallies.append(raws | f"CountRead[{name}]" >> Tally("records_read", lambda r, n=name: n))
     tallies.append(parsed | f"CountParsed[{name}]" >> Tally("records_parsed", lambda r, n=name: n))
     tallies.append(dead | f"CountDead[{name}]" >> Tally("records_dead", lambda r, n=name: n))
@@ -78,19 +77,10 @@ def read_inputs(p, config: RunConfig):
     return parsed, dead_all, tallies
 
 
-def _policy(config: RunConfig) -> tuple[SamplerConfig, SamplingConfig]:
-    extra = config.extra or {}
-    if not extra.get("sampler"):
-        raise ConfigError("a process section needs a sampler section: rollouts are sampled from the policy")
-    sampler = SamplerConfig.from_dict({"seed": config.seed, **extra["sampler"]})
-    return sampler, SamplingConfig.from_dict(extra.get("sampling"))
-
-
 def sample(config: RunConfig, problems, dead_all: list, tallies: list):
     """The policy's trajectories for every problem, when the config has a ``sampler`` section."""
-    sampler, sampling = _policy(config)
     requests, items, dead, engine = problems | "SampleTrajectories" >> SampleTrajectories(
-        sampler, sampling, config.seed, config.segment, config.limits.max_steps
+        config.sampler, config.sampling, config.seed, config.segment, config.limits.max_steps
     )
     dead_all.append(dead)
     tallies.append(requests | "CountRequests" >> Tally("sample_requests", lambda pr: pr[0].source))
@@ -101,7 +91,7 @@ def sample(config: RunConfig, problems, dead_all: list, tallies: list):
 def label_steps(config: RunConfig, labeled, provenance: dict, dead_all: list, tallies: list) -> dict:
     """Step labels from rollouts (a ``process`` section) -> the steps, start_states, rollouts tables."""
     steps, start_states, rollouts, dead, engine = labeled | "LabelSteps" >> LabelSteps(
-        *_policy(config), ProcessConfig.from_dict(config.extra["process"]), config.outcome, config.seed, provenance
+        config.sampler, config.sampling, config.process, config.outcome, config.seed, provenance
     )
     dead_all.append(dead)
     tallies.append(engine | "CountRolloutEngine" >> Tally("engine", lambda kv: kv[0], lambda kv: kv[1]))
@@ -129,24 +119,26 @@ def build(p, config: RunConfig, out_dir: str) -> None:
     dead_all.append(seg_dead)
     tallies.append(parsed | "CountSolutions" >> beam.FlatMap(lambda x: [x.problem.source] * len(x.drafts))
                    | Tally("solutions", lambda s: s))
-    if (config.extra or {}).get("sampler") and _policy(config)[1].n > 0:
+    if config.samples_trajectories:
         sampled = sample(config, problem_objs, dead_all, tallies)
         items = (items, sampled) | "AllTrajectories" >> beam.Flatten()
+    items, duplicates = items | "DedupeTrajectories" >> DedupeTrajectories()  # one row per trajectory_id
+    tallies.append(duplicates)
 
     labeled = (
         items
         | "Redistribute" >> beam.Reshuffle()
+        | "AttachGold" >> beam.ParDo(AttachGold())
         | "LabelOutcomes" >> beam.ParDo(LabelOutcomes(config.outcome))
     )
     trajectories = labeled | "TrajectoryRows" >> beam.Map(lambda item: to_row(item[1]))
     tables = {"problems": problems, "trajectories": trajectories}
-    if (config.extra or {}).get("process"):
+    if config.process is not None:
         tables.update(label_steps(config, labeled, provenance, dead_all, tallies))
     else:
         tables["steps"] = labeled | "StepRows" >> beam.FlatMap(to_step_rows, provenance)
-    if (config.extra or {}).get("consistency"):
-        tables["steps"] = tables["steps"] | "ConsistencyWeights" >> ConsistencyWeights(
-            WeightsConfig.from_dict(config.extra["consistency"]))
+    if config.consistency is not None:
+        tables["steps"] = tables["steps"] | "ConsistencyWeights" >> ConsistencyWeights(config.consistency)
     tallies.append(tables["steps"] | "CountMcRollouts" >> Tally(
         "mc_rollouts", lambda r: r["source"], lambda r: r["mc_rollouts"] or 0))
     dead = dead_all | "FlattenDead" >> beam.Flatten() | "DeadRows" >> beam.Map(to_row)
@@ -193,12 +185,13 @@ def run(argv: list[str] | None = None) -> dict:
     out_dir = args.output or config.output.dir
     if not out_dir:
         raise SystemExit("prmflow run: no output directory: pass --output DIR or set output.dir in the config")
-    prepare_output(out_dir, config.output.overwrite)
+    options = beam_options(beam_args)  # a mistyped Beam flag fails here, before anything runs
     started = time.time()
     reset_caches()  # a warm in-process engine from an earlier run must not change what this run records
-    with beam.Pipeline(options=beam_options(beam_args)) as p:
-        build(p, config, out_dir)
-    result = p.result
-    manifest = complete_run(out_dir, result, started)
+    # Everything is written under a staging directory and published only once complete (output.py).
+    with publishing(out_dir, config.output.overwrite, config.digest()) as staging:
+        with beam.Pipeline(options=options) as p:
+            build(p, config, staging)
+        manifest = complete_run(staging, p.result, started)
     print(format_summary(manifest), flush=True)
     return manifest

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-Backend = Literal["vllm", "hf", "openai"]
-BACKENDS: tuple[str, ...] = ("vllm", "hf", "openai")
+Backend = Literal["vllm", "hf", "openai", "fake"]
+BACKENDS: tuple[str, ...] = ("vllm", "hf", "openai", "fake")
 DTYPES: tuple[str, ...] = ("auto", "float32", "float", "float16", "half", "bfloat16")
 
 # Seeds handed to engines stay below 2**62: torch generators take uint64 and OpenAI-style servers
@@ -122,6 +122,10 @@ class Sampler(Protocol):
         """Results in the order of ``requests``; per-request failures are results with ``error``."""
         ...
 
+    def reset_prefix_cache(self) -> None:
+        """Empty the engine's prefix cache (a no-op for engines without one)."""
+        ...
+
     def close(self) -> None:
         """Release the engine, threads and connections; idempotent."""
         ...
@@ -136,8 +140,9 @@ class SamplerConfig:
     """
 
     backend: Backend = "vllm"
-    """"vllm" (offline engine in this process), "hf" (transformers ``generate``) or "openai" (any
-    OpenAI-compatible ``/v1/completions`` server, e.g. ``vllm.entrypoints.openai.api_server``)."""
+    """"vllm" (offline engine in this process), "hf" (transformers ``generate``), "openai" (any
+    OpenAI-compatible ``/v1/completions`` server, e.g. ``vllm.entrypoints.openai.api_server``) or
+    "fake" (deterministic arithmetic, no engine: for tests, see ``samplers/fake_backend.py``)."""
     model: str
     """A local model directory, or "builtin:NAME" for a model shipped in ``prmflow/models``. For
     "openai" the resolved string is sent as the request's ``model`` (the server's model name)."""
@@ -237,6 +242,10 @@ class SamplerConfig:
             raise ValueError(f"device must be a non-empty str or None, got {self.device!r}")
         if not _is_int(self.batch_size) or self.batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        if self.backend == "fake":
+            from prmflow.samplers.fake_backend import check_options
+
+            check_options(self.engine_kwargs)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SamplerConfig:
@@ -310,6 +319,18 @@ def derive_seed(config_seed: int, request: SamplingRequest) -> int:
     return int.from_bytes(digest[:8], "big") >> (64 - _SEED_BITS)
 
 
+def engine_totals(results: Sequence[SamplingResult]) -> dict[str, int]:
+    """What one engine call did, for the manifest: requests, tokens, cache hits, failures, samples."""
+    return {
+        "requests": len(results),
+        "prompt_tokens": sum(r.prompt_tokens for r in results),
+        "generated_tokens": sum(len(c.token_ids) for r in results for c in r.completions),
+        "cached_prompt_tokens": sum(r.cached_prompt_tokens for r in results),
+        "failures": sum(1 for r in results if r.error),
+        "samples": sum(len(r.completions) for r in results),
+    }
+
+
 def error_result(request: SamplingRequest, error: str, prompt_tokens: int = 0) -> SamplingResult:
     """A failed result: no completions, the reason in ``error``."""
     return SamplingResult(
@@ -319,6 +340,36 @@ def error_result(request: SamplingRequest, error: str, prompt_tokens: int = 0) -
         cached_prompt_tokens=0,
         error=error,
     )
+
+
+def encode_prompt(tokenizer: Any, prompt: str, chat_template: bool) -> list[int]:
+    """Prompt token ids exactly as a local engine will see them (the length check and the engine
+    must agree): the raw prompt, or the prompt as the user turn of the tokenizer's chat template."""
+    if chat_template:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+        return list(tokenizer.encode(text, add_special_tokens=False))  # the template carries any BOS
+    return list(tokenizer.encode(prompt))
+
+
+def require_chat_template(config: SamplerConfig, tokenizer: Any) -> None:
+    if config.chat_template and not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"chat_template is set but the tokenizer of {config.model!r} has no chat template")
+
+
+def checked_prompt(encode: Any, request: SamplingRequest, max_model_len: int | None) -> list[int] | SamplingResult:
+    """The request's prompt ids, or the failed result when it cannot be encoded or leaves no room
+    for a single generated token: that row fails alone, its batch goes on."""
+    try:
+        ids = encode(request.prompt)
+    except Exception as e:  # noqa: BLE001 - a template or tokenizer failure is this row's problem only
+        return error_result(request, f"tokenize_error: {type(e).__name__}: {e}")
+    if max_model_len is not None and len(ids) + 1 > max_model_len:
+        return error_result(
+            request, f"prompt_too_long: {len(ids)} tokens >= max_model_len {max_model_len}", prompt_tokens=len(ids)
+        )
+    return ids
 
 
 def make_sampler(config: SamplerConfig | Mapping[str, Any]) -> Sampler:
@@ -337,6 +388,10 @@ def make_sampler(config: SamplerConfig | Mapping[str, Any]) -> Sampler:
         from prmflow.samplers.hf_backend import HFSampler
 
         return HFSampler(config)
+    if config.backend == "fake":
+        from prmflow.samplers.fake_backend import FakeSampler
+
+        return FakeSampler(config)
     from prmflow.samplers.openai_backend import OpenAISampler
 
     return OpenAISampler(config)

@@ -25,8 +25,10 @@ from prmflow.samplers.base import (
     SamplerMetrics,
     SamplingRequest,
     SamplingResult,
+    checked_prompt,
     derive_seed,
-    error_result,
+    encode_prompt,
+    require_chat_template,
     resolve_model,
 )
 
@@ -92,18 +94,10 @@ class HFSampler:
         if pad is None:
             pad = gen_cfg.pad_token_id if gen_cfg.pad_token_id is not None else (self._eos_ids or [0])[0]
         self._pad_id: int = int(pad)
-        if config.chat_template and not getattr(self._tokenizer, "chat_template", None):
-            raise ValueError(
-                f"chat_template is set but the tokenizer of {config.model!r} has no chat template"
-            )
+        require_chat_template(config, self._tokenizer)
 
     def encode(self, prompt: str) -> list[int]:
-        if self.config.chat_template:
-            text = self._tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-            return list(self._tokenizer(text, add_special_tokens=False)["input_ids"])
-        return list(self._tokenizer(prompt)["input_ids"])
+        return encode_prompt(self._tokenizer, prompt, self.config.chat_template)
 
     def generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
         """Results in request order; per-request failures are results with ``error``. Calls from
@@ -118,17 +112,9 @@ class HFSampler:
         prompt_len: dict[int, int] = {}
         rows: list[_Row] = []
         for pos, request in enumerate(requests):
-            try:
-                ids = self.encode(request.prompt)
-            except Exception as e:  # a template or tokenizer failure is this row's problem only
-                results[pos] = error_result(request, f"tokenize_error: {type(e).__name__}: {e}")
-                continue
-            if self.max_model_len is not None and len(ids) + 1 > self.max_model_len:
-                results[pos] = error_result(
-                    request,
-                    f"prompt_too_long: {len(ids)} tokens >= max_model_len {self.max_model_len}",
-                    prompt_tokens=len(ids),
-                )
+            ids = checked_prompt(self.encode, request, self.max_model_len)
+            if isinstance(ids, SamplingResult):
+                results[pos] = ids
                 continue
             prompt_len[pos] = len(ids)
             room = request.max_tokens if self.max_model_len is None else self.max_model_len - len(ids)
@@ -240,6 +226,9 @@ class HFSampler:
         """Cumulative counters: requests, prompt_tokens, generated_tokens, cached_prompt_tokens
         (always 0 here), failures."""
         return self._metrics.snapshot()
+
+    def reset_prefix_cache(self) -> None:
+        """transformers keeps no prefix cache across calls."""
 
     def close(self) -> None:
         model, self._model = self._model, None

@@ -218,6 +218,9 @@ class OpenAISampler:
         cached_prompt_tokens (usage.prompt_tokens_details.cached_tokens, when reported), failures."""
         return self._metrics.snapshot()
 
+    def reset_prefix_cache(self) -> None:
+        """A server's cache is the server's: a client cannot reset it."""
+
     def close(self) -> None:
         with self._lock:
             if self._closed:

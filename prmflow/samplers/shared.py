@@ -10,25 +10,29 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from prmflow.samplers.base import SamplerConfig, SamplingRequest, SamplingResult, make_sampler
+from prmflow.samplers.base import Sampler, SamplerConfig, SamplingRequest, SamplingResult, make_sampler
 
 _LOCK = threading.Lock()
 _SAMPLERS: dict[SamplerConfig, SharedSampler] = {}
 
 
 class SharedSampler:
+    """A process-wide sampler that stages share; it never closes the engine under them. Backends
+    serialise their own calls (the engines are not thread-safe), so no lock is needed here."""
+
     def __init__(self, config: SamplerConfig) -> None:
         self.config = config
-        self._sampler = make_sampler(config)
-        self._lock = threading.Lock()
+        self.sampler: Sampler = make_sampler(config)
 
     def generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
-        with self._lock:
-            return self._sampler.generate(requests)
+        return self.sampler.generate(requests)
 
     def metrics(self) -> dict[str, int]:
         """The shared engine's cumulative counters (all stages together)."""
-        return self._sampler.metrics()
+        return self.sampler.metrics()
+
+    def reset_prefix_cache(self) -> None:
+        self.sampler.reset_prefix_cache()
 
     def close(self) -> None:
         """Closing is the process's job at exit; stages share this engine and must not close it."""
@@ -51,7 +55,4 @@ def reset_caches() -> None:
     with _LOCK:
         samplers = list(_SAMPLERS.values())
     for s in samplers:
-        with s._lock:
-            llm = getattr(s._sampler, "llm", None)
-            if llm is not None and hasattr(llm, "reset_prefix_cache"):
-                llm.reset_prefix_cache()
+        s.reset_prefix_cache()

@@ -25,8 +25,11 @@ from prmflow.samplers.base import (
     SamplerMetrics,
     SamplingRequest,
     SamplingResult,
+    checked_prompt,
     derive_seed,
+    encode_prompt,
     error_result,
+    require_chat_template,
     resolve_model,
 )
 
@@ -107,10 +110,7 @@ class VLLMSampler:
                 "per batch (engine seed %d), not per request",
                 config.seed,
             )
-        if config.chat_template and not getattr(self._tokenizer, "chat_template", None):
-            raise ValueError(
-                f"chat_template is set but the tokenizer of {config.model!r} has no chat template"
-            )
+        require_chat_template(config, self._tokenizer)
 
     @property
     def llm(self) -> Any:
@@ -120,15 +120,9 @@ class VLLMSampler:
         return self._llm
 
     def encode(self, prompt: str) -> list[int]:
-        """Prompt token ids exactly as the engine will see them: the length check and the engine
-        must agree, so prompts go to vLLM as token ids, never re-tokenized."""
-        if self.config.chat_template:
-            text = self._tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-            # The template already carries any BOS it wants.
-            return list(self._tokenizer.encode(text, add_special_tokens=False))
-        return list(self._tokenizer.encode(prompt))
+        """Prompt token ids exactly as the engine will see them: prompts go to vLLM as token ids,
+        never re-tokenized."""
+        return encode_prompt(self._tokenizer, prompt, self.config.chat_template)
 
     def generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
         """Results in request order; per-request failures are results with ``error``. Calls from
@@ -144,17 +138,9 @@ class VLLMSampler:
         params: list[Any] = []
         seeds: list[int] = []
         for i, request in enumerate(requests):
-            try:
-                ids = self.encode(request.prompt)
-            except Exception as e:  # a template or tokenizer failure is this row's problem only
-                results[i] = error_result(request, f"tokenize_error: {type(e).__name__}: {e}")
-                continue
-            if len(ids) + 1 > self.max_model_len:
-                results[i] = error_result(
-                    request,
-                    f"prompt_too_long: {len(ids)} tokens >= max_model_len {self.max_model_len}",
-                    prompt_tokens=len(ids),
-                )
+            ids = checked_prompt(self.encode, request, self.max_model_len)
+            if isinstance(ids, SamplingResult):
+                results[i] = ids
                 continue
             seed = derive_seed(self.config.seed, request)
             try:
@@ -232,6 +218,12 @@ class VLLMSampler:
         """Cumulative counters: requests, prompt_tokens, generated_tokens, cached_prompt_tokens,
         failures."""
         return self._metrics.snapshot()
+
+    def reset_prefix_cache(self) -> None:
+        """Empty the engine's prefix cache (reruns in one process then record the same cache hits)."""
+        with self._generate_lock:
+            if self._llm is not None:
+                self._llm.reset_prefix_cache()
 
     def close(self) -> None:
         """Shut the engine down, unless it was handed in (its owner closes it); idempotent."""

@@ -7,11 +7,12 @@ import dataclasses
 import apache_beam as beam
 
 from prmflow.config import OutcomeConfig
-from prmflow.labelers.outcome import make_outcome_labeler
+from prmflow.core.segment import SegmentConfig
+from prmflow.core.trajectories import from_draft, step_labels, with_outcome
+from prmflow.domains import attach_gold
+from prmflow.labelers.outcome import make_outcome_labeler, reference_of
 from prmflow.schemas import Problem, Trajectory, to_row
-from prmflow.segment import SegmentConfig
-from prmflow.sources import GOLD, BadRecord, Parsed, normalise_prompt
-from prmflow.trajectories import from_draft, step_labels, with_outcome
+from prmflow.sources import BadRecord, Parsed, normalise_prompt
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
 from prmflow.transforms.progress import Progress
 
@@ -50,6 +51,17 @@ class SegmentDrafts(beam.DoFn):
                 ))
 
 
+class AttachGold(beam.DoFn):
+    """(problem, trajectory) -> the same with exact gold where its domain computes it (arith)."""
+
+    def process(self, item: tuple[Problem, Trajectory]):
+        problem, trajectory = item
+        trajectory, status = attach_gold(problem, trajectory)
+        if status != "none":
+            beam.metrics.Metrics.counter(NAMESPACE, f"gold_{status}").inc()
+        yield problem, trajectory
+
+
 class LabelOutcomes(beam.DoFn):
     """(problem, trajectory) -> the same with the outcome labeler's verdict on the response."""
 
@@ -62,10 +74,8 @@ class LabelOutcomes(beam.DoFn):
 
     def process(self, item: tuple[Problem, Trajectory]):
         problem, trajectory = item
-        gold = GOLD.get(problem.domain)
-        if gold is not None:  # the domain knows the exact truth of every step
-            trajectory = gold(problem, trajectory)
-        outcome = self.labeler.label(trajectory.response or trajectory.text, problem.reference_answer)
+        reference = reference_of(self.config.labeler, problem)
+        outcome = self.labeler.label(trajectory.response or trajectory.text, reference)
         beam.metrics.Metrics.counter(NAMESPACE, f"outcome_{outcome.status}").inc()
         self.progress.tick()
         yield problem, with_outcome(trajectory, outcome)

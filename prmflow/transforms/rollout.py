@@ -16,15 +16,16 @@ import time
 import apache_beam as beam
 
 from prmflow.config import OutcomeConfig
-from prmflow.ids import content_id
+from prmflow.core.dead_letters import error_reason, make_dead_letter
+from prmflow.core.estimator import EngineEstimator
+from prmflow.core.prompts import SamplingConfig
+from prmflow.core.rollouts import ProcessConfig, label_batch
 from prmflow.labelers.outcome import make_outcome_labeler
-from prmflow.prompts import SamplingConfig, render_prompt
-from prmflow.rollouts import Estimate, ProcessConfig, label_batch
-from prmflow.samplers import SamplerConfig, SamplingRequest
+from prmflow.samplers import SamplerConfig
 from prmflow.samplers.shared import shared_sampler
-from prmflow.schemas import DeadLetter, to_row
+from prmflow.schemas import to_row
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead
-from prmflow.transforms.sample import DeterministicBatches, error_reason, record_engine_metrics
+from prmflow.transforms.sample import DeterministicBatches, record_engine_metrics
 
 START_STATES, ROLLOUTS, ENGINE = "start_states", "rollouts", "engine"
 log = logging.getLogger("prmflow")
@@ -46,60 +47,28 @@ class LabelStepsDoFn(beam.DoFn):
         if labeler is not None:
             labeler.close()
 
-    def _estimator(self, batch, totals: dict):
-        p = self.process_config
-
-        def estimate(probes):
-            requests = []
-            for probe in probes:
-                problem, t = batch[probe.index]
-                rid = content_id("rollout", t.trajectory_id, probe.k, len(probe.prefix), self.seed,
-                                 p.rollouts, p.temperature, p.top_p, p.max_tokens)
-                requests.append(SamplingRequest(
-                    request_id=rid, prompt=render_prompt(problem.prompt, self.sampling) + probe.prefix,
-                    n=p.rollouts, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
-                    stop=self.sampling.stop, seed=int(rid[:12], 16),
-                    logprobs=False,  # rollouts only need outcomes; logprobs cost ~16% throughput
-                ))
-            results = self.sampler.generate(requests)
-            for key, value in record_engine_metrics(results).items():
-                totals[key] = totals.get(key, 0) + value
-            estimates = []
-            for probe, req, res in zip(probes, requests, results, strict=True):
-                if res.error:
-                    estimates.append(Estimate(error=res.error, seed=req.seed))
-                    continue
-                problem = batch[probe.index][0]
-                completions = []
-                for c in res.completions:
-                    o = self.labeler.label(probe.prefix + c.text, problem.reference_answer)
-                    completions.append((c.text, o.final_answer, o.value, o.status, len(c.token_ids), c.finish_reason))
-                estimates.append(Estimate(completions, res.cached_prompt_tokens, req.seed))
-            return estimates
-
-        return estimate
-
     def process(self, batch):
         started = time.monotonic()
-        totals: dict[str, int] = {}
-        out = label_batch(batch, self.process_config, self._estimator(batch, totals), self.provenance)
+        estimate = EngineEstimator(self.sampler, self.labeler, self.outcome.labeler, self.sampling,
+                                   self.process_config, self.seed, batch)
+        out = label_batch(batch, self.process_config, estimate, self.provenance)
+        record_engine_metrics(estimate.totals)
         for row in out.steps:
             yield to_row(row)
         for s in out.start_states:
             yield beam.pvalue.TaggedOutput(START_STATES, to_row(s))
         for r in out.rollouts:
             yield beam.pvalue.TaggedOutput(ROLLOUTS, to_row(r))
-        for problem, t, probe, error in out.failures:
-            reason = error_reason(error)
+        for f in out.failures:
+            reason = error_reason(f.error)
             count_dead("rollout", reason)
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter(
-                dead_letter_id=content_id("rollout", t.trajectory_id, probe.k, reason),
-                stage="rollout", source=t.source, reason=reason,
-                detail=f"start state k={probe.k} of trajectory {t.trajectory_id}: {error}"[:2000],
-                source_file=problem.source_file, location=problem.source_index,
-                raw=probe.prefix, raw_bytes=len(probe.prefix.encode("utf-8")),
+            t = f.trajectory
+            yield beam.pvalue.TaggedOutput(DEAD, make_dead_letter(
+                "rollout", t.source, reason, f"start state k={f.probe.k} of trajectory {t.trajectory_id}: {f.error}",
+                f.probe.prefix, key=("rollout", t.trajectory_id, f.probe.k, reason),
+                source_file=f.problem.source_file, location=f.problem.source_index,
             ))
-        for key, value in totals.items():
+        for key, value in estimate.totals.items():
             yield beam.pvalue.TaggedOutput(ENGINE, (f"rollout_{key}", value))
         beam.metrics.Metrics.counter(NAMESPACE, "trajectories_step_labeled").inc(len(batch))
         self._done += len(batch)

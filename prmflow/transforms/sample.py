@@ -11,7 +11,6 @@ sorted, so a rerun sends the engine the same batches in the same order.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -21,14 +20,15 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
-from prmflow.ids import content_id
-from prmflow.prompts import SamplingConfig, render_prompt, request_id
+from prmflow.core.dead_letters import error_reason, make_dead_letter
+from prmflow.core.prompts import SamplingConfig, sampling_request
+from prmflow.core.segment import SegmentConfig, segment
+from prmflow.core.trajectories import from_segmentation
 from prmflow.samplers import SamplerConfig, SamplingRequest, SamplingResult
+from prmflow.samplers.base import engine_totals
 from prmflow.samplers.shared import shared_sampler
 from prmflow.schemas import DeadLetter, Problem
-from prmflow.segment import SegmentConfig, segment
 from prmflow.sources import BadRecord
-from prmflow.trajectories import from_segmentation
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead
 
 log = logging.getLogger("prmflow")
@@ -55,7 +55,7 @@ class SamplerModelHandler(ModelHandler[Batch, tuple[SamplingResult, ...], Any]):
         log.info("sampled %d requests in %.1f s (this worker)", len(requests), time.monotonic() - started)
         if len(results) != len(requests):
             raise RuntimeError(f"sampler returned {len(results)} results for {len(requests)} requests")
-        record_engine_metrics(results)
+        record_engine_metrics(engine_totals(results))
         out, i = [], 0
         for example in batch:
             out.append(PredictionResult(example, tuple(results[i : i + len(example)])))
@@ -72,23 +72,10 @@ class SamplerModelHandler(ModelHandler[Batch, tuple[SamplingResult, ...], Any]):
         return False
 
 
-def record_engine_metrics(results: Sequence[SamplingResult]) -> dict[str, int]:
-    """Beam counters ``engine_<name>`` for a batch of results; returns the batch's totals."""
-    totals = engine_totals(results)
+def record_engine_metrics(totals: dict[str, int]) -> None:
+    """Beam counters ``engine_<name>`` for one engine call's totals (``engine_totals``)."""
     for key, value in totals.items():
         beam.metrics.Metrics.counter(NAMESPACE, f"engine_{key}").inc(value)
-    return totals
-
-
-def engine_totals(results: Sequence[SamplingResult]) -> dict[str, int]:
-    return {
-        "requests": len(results),
-        "prompt_tokens": sum(r.prompt_tokens for r in results),
-        "generated_tokens": sum(len(c.token_ids) for r in results for c in r.completions),
-        "cached_prompt_tokens": sum(r.cached_prompt_tokens for r in results),
-        "failures": sum(1 for r in results if r.error),
-        "samples": sum(len(r.completions) for r in results),
-    }
 
 
 def _request_key(pair) -> str:
@@ -123,39 +110,16 @@ class DeterministicBatches(beam.PTransform):
 
 
 def sampling_requests(problem: Problem, sampling: SamplingConfig, seed: int) -> tuple[Problem, SamplingRequest]:
-    rid = request_id(problem, seed, "sample", sampling.n, sampling.temperature, sampling.top_p,
-                     sampling.max_tokens, sampling.stop, sampling.template_text, sampling.few_shot)
-    req = SamplingRequest(
-        request_id=rid,
-        prompt=render_prompt(problem.prompt, sampling),
-        n=sampling.n,
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        max_tokens=sampling.max_tokens,
-        stop=sampling.stop,
-        seed=int(rid[:12], 16),  # explicit per request, derived from the config seed and content
+    return problem, sampling_request(problem, sampling, seed)
+
+
+def request_dead_letter(stage: str, problem: Problem, request: SamplingRequest, reason: str, detail: str,
+                        key: tuple | None = None, raw: str | None = None) -> DeadLetter:
+    return make_dead_letter(
+        stage, problem.source, reason, detail, request.prompt if raw is None else raw,
+        key=key or (stage, problem.source, request.request_id, reason),
+        source_file=problem.source_file, location=problem.source_index,
     )
-    return problem, req
-
-
-def request_dead_letter(stage: str, problem: Problem, request: SamplingRequest, reason: str, detail: str) -> DeadLetter:
-    return DeadLetter(
-        dead_letter_id=content_id(stage, problem.source, request.request_id, reason),
-        stage=stage,
-        source=problem.source,
-        reason=reason,
-        detail=detail[:2000],
-        source_file=problem.source_file,
-        location=problem.source_index,
-        raw=request.prompt,
-        raw_bytes=len(request.prompt.encode("utf-8")),
-    )
-
-
-def error_reason(error: str) -> str:
-    """The stable code of a sampler error ("prompt_too_long: 300 tokens > 256" -> prompt_too_long)."""
-    head = error.split(":", 1)[0].strip()
-    return head if head and " " not in head and len(head) <= 40 else "sampler_error"
 
 
 class ToTrajectories(beam.DoFn):
@@ -185,10 +149,9 @@ class ToTrajectories(beam.DoFn):
                     )
                 except BadRecord as e:
                     count_dead("segment", e.reason)
-                    yield beam.pvalue.TaggedOutput(DEAD, dataclasses.replace(
-                        request_dead_letter("segment", problem, request, e.reason, f"sample {c.index}: {e.detail}"),
-                        dead_letter_id=content_id("segment", request.request_id, c.index, e.reason),
-                        raw=c.text,
+                    yield beam.pvalue.TaggedOutput(DEAD, request_dead_letter(
+                        "segment", problem, request, e.reason, f"sample {c.index}: {e.detail}",
+                        key=("segment", request.request_id, c.index, e.reason), raw=c.text,
                     ))
                     continue
                 yield problem, traj

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from prmflow.weights import WeightsConfig, kept_counts, row_weight
+from prmflow.core.weights import WeightsConfig, kept_counts, row_weight
 
 
 def _sum_pairs(pairs) -> tuple[int, int]:

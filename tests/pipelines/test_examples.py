@@ -31,7 +31,7 @@ def test_gsm8k_sample_writes_80_trajectories_and_reruns_identically(tmp_path):
 
 
 def test_gsm8k_reverse_curriculum_writes_staged_start_states(tmp_path):
-    from prmflow.slicing import reverse_curriculum_ks
+    from prmflow.core.slicing import reverse_curriculum_ks
 
     manifest = run([str(REPO / "examples" / "gsm8k-reverse-curriculum.yaml"), "--output", str(tmp_path / "out")])
     assert manifest["reconciliation"]["ok"], manifest["reconciliation"]

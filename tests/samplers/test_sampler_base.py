@@ -44,7 +44,7 @@ def test_config_copies_engine_kwargs() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("backend", "tgi", "backend must be one of ['vllm', 'hf', 'openai'], got 'tgi'"),
+        ("backend", "tgi", "backend must be one of ['vllm', 'hf', 'openai', 'fake'], got 'tgi'"),
         ("model", "", "model must be a non-empty str, got ''"),
         ("seed", -1, "seed must be an int >= 0, got -1"),
         ("seed", True, "seed must be an int >= 0, got True"),

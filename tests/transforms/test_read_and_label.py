@@ -7,7 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from prmflow.config import InputConfig, OutcomeConfig
-from prmflow.segment import SegmentConfig
+from prmflow.core.segment import SegmentConfig
 from prmflow.sources import RawRecord
 from prmflow.transforms.dead_letters import DEAD
 from prmflow.transforms.label import LabelOutcomes, SegmentDrafts

@@ -1,34 +1,82 @@
-"""Outcome labelers: a verdict in [0, 1] on a whole solution, with its source and status."""
+"""Outcome labelers: a verdict in [0, 1] on a whole solution, with its source and status.
+
+Each labeler is registered once in ``LABELERS``: its name, its frozen options class (validated at
+config load; ``None`` when it takes no options) and a factory from those options to a labeler.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prmflow.labelers.outcome.base import Outcome, OutcomeLabeler, extract_answer
+from prmflow.labelers.outcome.code import CodeConfig, CodeLabeler
 from prmflow.labelers.outcome.math import MathConfig, MathLabeler
 from prmflow.labelers.outcome.simple import ExactLabeler, NumericConfig, NumericLabeler
 
-OUTCOME_LABELERS = ("math", "exact", "numeric")
+
+@dataclass(frozen=True)
+class LabelerSpec:
+    options: type | None
+    """The labeler's frozen options dataclass, or None when it takes no options."""
+    factory: Callable[[Any], OutcomeLabeler]
+    """options instance (or None) -> a ready labeler."""
+    reference_field: str = "reference_answer"
+    """The Problem field the labeler judges against (``tests`` for code)."""
 
 
-def make_outcome_labeler(name: str, options: dict[str, Any] | None = None) -> OutcomeLabeler:
-    """Build a labeler by name; options are its config fields."""
+LABELERS: dict[str, LabelerSpec] = {
+    "math": LabelerSpec(MathConfig, MathLabeler),
+    "numeric": LabelerSpec(NumericConfig, NumericLabeler),
+    "exact": LabelerSpec(None, lambda _options: ExactLabeler()),
+    "code": LabelerSpec(CodeConfig, CodeLabeler, reference_field="tests"),
+}
+OUTCOME_LABELERS = tuple(LABELERS)
+CORRECT_AT = 0.5
+"""An outcome counts as right at or above this (partial credit below it is wrong)."""
+
+
+def is_correct(outcome: float | None) -> bool | None:
+    """Whether an outcome counts as right; None when there is no verdict."""
+    return None if outcome is None else outcome >= CORRECT_AT
+
+
+def parse_options(name: str, options: Any = None) -> Any:
+    """Labeler ``name``'s options object from a mapping (or an options object, returned as is).
+
+    Raises ValueError naming the key: "outcome.options.<key> must be ..., got ..."."""
+    if name not in LABELERS:
+        raise ValueError(f"outcome.labeler must be one of {list(OUTCOME_LABELERS)}, got {name!r}")
+    cls = LABELERS[name].options
+    if cls is not None and isinstance(options, cls):
+        return options
+    if options is not None and not isinstance(options, dict):
+        raise ValueError(f"outcome.options must be a mapping, got {options!r}")
     options = dict(options or {})
-    try:
-        if name == "math":
-            return MathLabeler(MathConfig(**options))
-        if name == "numeric":
-            return NumericLabeler(NumericConfig(**options))
-        if name == "exact":
-            if options:
-                raise TypeError(f"unexpected options {sorted(options)}")
-            return ExactLabeler()
-    except TypeError as e:
-        raise ValueError(f"outcome options for {name!r} are invalid: {e}") from None
-    raise ValueError(f"outcome.labeler must be one of {OUTCOME_LABELERS}, got {name!r}")
+    if cls is None:
+        if options:
+            raise ValueError(f"outcome.options: labeler {name!r} takes no options, got {sorted(options)}")
+        return None
+    allowed = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(f"outcome.options has unknown keys {unknown} for labeler {name!r}; allowed: {sorted(allowed)}")
+    return cls(**options)
+
+
+def make_outcome_labeler(name: str, options: Any = None) -> OutcomeLabeler:
+    """Build a labeler by name from its options (an options object, or a mapping parsed here)."""
+    return LABELERS[name].factory(parse_options(name, options))
+
+
+def reference_of(name: str, problem: Any) -> str | None:
+    """What labeler ``name`` judges a solution of ``problem`` against."""
+    return getattr(problem, LABELERS[name].reference_field, None)
 
 
 __all__ = [
-    "Outcome", "OutcomeLabeler", "MathConfig", "MathLabeler", "ExactLabeler", "NumericConfig",
-    "NumericLabeler", "OUTCOME_LABELERS", "extract_answer", "make_outcome_labeler",
+    "CORRECT_AT", "LABELERS", "Outcome", "is_correct", "OutcomeLabeler", "extract_answer", "make_outcome_labeler", "parse_options",
+    "reference_of",
 ]

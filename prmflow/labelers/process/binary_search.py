@@ -195,20 +195,23 @@ class BinarySearch:
         )
 
 
-Estimator = Callable[[list[tuple[int, int]]], list[tuple[int, int]]]
-"""Takes ``(search_index, k)`` queries, returns ``(successes, rollouts)`` for each, in order."""
+Estimator = Callable[[list[tuple[int, int]]], list[tuple[int, int] | None]]
+"""Takes ``(search_index, k)`` queries, returns ``(successes, rollouts)`` for each, in order, or None
+where it could not estimate the prefix."""
 
 
-def run_rounds(searches: Sequence[BinarySearch], estimate: Estimator) -> list[BinarySearchResult]:
+def run_rounds(searches: Sequence[BinarySearch], estimate: Estimator) -> list[BinarySearchResult | None]:
     """Drive many searches to completion with one ``estimate`` call per round.
 
     Each round collects every pending ``(search_index, k)`` across ``searches`` (index into the
     given sequence), calls ``estimate`` once with all of them, and feeds the answers back. The
     number of calls is the largest number of rounds any one search needs (``ceil(log2 n_max)`` for
-    binary search), however many searches there are.
+    binary search), however many searches there are. An answer of None (the engine could not
+    estimate that prefix) abandons its search: its result is None, the others go on.
     """
+    abandoned: set[int] = set()
     while True:
-        queries = [(i, k) for i, s in enumerate(searches) if not s.done for k in s.pending()]
+        queries = [(i, k) for i, s in enumerate(searches) if not s.done and i not in abandoned for k in s.pending()]
         if not queries:
             break
         answers = estimate(queries)
@@ -216,6 +219,9 @@ def run_rounds(searches: Sequence[BinarySearch], estimate: Estimator) -> list[Bi
             raise ValueError(
                 f"estimate must return one (successes, rollouts) per query ({len(queries)}), got {len(answers)}"
             )
-        for (i, k), (successes, rollouts) in zip(queries, answers, strict=True):
-            searches[i].observe(k, successes, rollouts)
-    return [s.result() for s in searches]
+        for (i, k), answer in zip(queries, answers, strict=True):
+            if answer is None:
+                abandoned.add(i)
+            elif i not in abandoned:
+                searches[i].observe(k, *answer)
+    return [None if i in abandoned else s.result() for i, s in enumerate(searches)]

@@ -11,7 +11,7 @@ Here HE is generalised to ``hard = 1 if value > threshold else 0``; the default 
 exactly HE (value > 0 iff successes >= 1). A value *at* the threshold (within
 :data:`~prmflow.labelers.process._compare.TIE_TOLERANCE`) is labelled 0: with threshold 0.5 and
 M = 4, 2 successes give 0 and 3 give 1. Indexing: ``successes[i]`` / ``rollouts[i]`` belong to the
-prefix with ``k = i + 1`` steps (see :func:`prmflow.slicing.all_steps`).
+prefix with ``k = i + 1`` steps (see :func:`prmflow.core.slicing.all_steps`).
 """
 
 from __future__ import annotations

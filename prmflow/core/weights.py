@@ -12,9 +12,12 @@ class counts of the whole corpus first (a global combine, then the same map).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prmflow.core.section import ConfigError, from_mapping, require
+from prmflow.labelers.outcome import is_correct
 from prmflow.labelers.process import ConsistencyConfig, agreement, balanced_class_weights, consistency_weights
 
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -30,19 +33,20 @@ class WeightsConfig:
     score: str = "mc_value"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> WeightsConfig:
-        opts = dict(data or {})
+    def from_mapping(cls, data: Any) -> WeightsConfig:
+        """The flat YAML shape: ``{score, mode, threshold, ties, ...}``."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"consistency must be a mapping, got {data!r}")
+        opts = dict(data)
         score = opts.pop("score", "mc_value")
-        if score not in SCORE_COLUMNS:
-            raise ValueError(f"consistency.score must be one of {SCORE_COLUMNS}, got {score!r}")
-        try:
-            return cls(ConsistencyConfig(**opts), score)
-        except TypeError as e:
-            raise ValueError(f"consistency: {e}") from None
+        require(score in SCORE_COLUMNS, "consistency.score", f"one of {list(SCORE_COLUMNS)}", score)
+        return cls(from_mapping(ConsistencyConfig, opts, "consistency"), score)
+
+    from_dict = from_mapping
 
 
 def _outcome_correct(row: dict) -> bool | None:
-    return None if row.get("outcome") is None else row["outcome"] >= 0.5
+    return is_correct(row.get("outcome"))
 
 
 def kept_counts(row: dict, config: WeightsConfig) -> tuple[int, int]:

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from prmflow.segment import SegmentConfig, prefix_text, segment, segment_given
+from prmflow.core.segment import SegmentConfig, prefix_text, segment, segment_given
 
 
 @pytest.mark.parametrize(

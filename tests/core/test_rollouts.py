@@ -2,10 +2,10 @@
 
 import pytest
 
-from prmflow.rollouts import Estimate, ProcessConfig, label_batch
+from prmflow.core.rollouts import Estimate, ProcessConfig, RolloutCompletion, label_batch
 from prmflow.schemas import Problem
-from prmflow.segment import segment_given
-from prmflow.trajectories import from_segmentation
+from prmflow.core.segment import segment_given
+from prmflow.core.trajectories import from_segmentation
 
 PROBLEM = Problem(problem_id="p", source="s", domain="math", prompt="q", reference_answer="1")
 
@@ -25,7 +25,7 @@ def fake_estimator(first_errors: dict[str, int], m: int, calls: list):
             t = batch[p.index][1]
             e = first_errors[t.generator]
             ok = e == -1 or p.k <= e
-            out.append(Estimate([(f"c{i}", "1" if ok else "2", 1.0 if ok else 0.0, "ok", 3, "stop") for i in range(m)], 0, 7))
+            out.append(Estimate([RolloutCompletion(f"c{i}", "1" if ok else "2", 1.0 if ok else 0.0, "ok", 3, "stop") for i in range(m)], 0, 7))
         return out
 
     batch: list = []

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from prmflow.core.segment import Segmentation, SegmentConfig, segment, segment_given
 from prmflow.ids import content_id
 from prmflow.labelers.outcome import Outcome
 from prmflow.schemas import Problem, StepLabel, Trajectory
-from prmflow.segment import Segmentation, SegmentConfig, segment, segment_given
 from prmflow.sources.base import BadRecord, Draft
 
 

@@ -1,7 +1,7 @@
 """Start states: which prefix of a trajectory or demonstration a rollout continues from.
 
 A start state is ``(k, prefix)``: ``k`` steps of the trajectory are kept and a rollout continues
-from ``prefixes[k]``, the exact text of the first k steps (``prmflow.segment.prefix_text(text,
+from ``prefixes[k]``, the exact text of the first k steps (``prmflow.core.segment.prefix_text(text,
 spans, k)``: everything up to where step k+1 starts, so ``prefixes[0]`` is whatever precedes the
 first step and ``prefixes[n]`` is the whole text). This module only chooses *which* start states to
 use; it takes the prefix strings as input so it does not depend on how a solution was segmented.
@@ -91,7 +91,7 @@ def reverse_curriculum(
     """R3 start states of one demonstration, stage 0 (closest to the end) first.
 
     ``prefixes[k]`` is the exact text of the first k steps, ``k = 0..n`` (so ``len(prefixes) ==
-    n + 1``); each must be a prefix of the next, as ``prmflow.segment.prefix_text`` guarantees, so
+    n + 1``); each must be a prefix of the next, as ``prmflow.core.segment.prefix_text`` guarantees, so
     ``char_end`` is an offset into ``prefixes[-1]``, the whole demonstration.
 
     * ``mode="steps"``: the ks of :func:`reverse_curriculum_ks`; ``char_end = len(prefixes[k])``.

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from prmflow.pipelines.label import run
-from prmflow.weights import WeightsConfig, kept_counts, row_weight
+from prmflow.core.weights import WeightsConfig, kept_counts, row_weight
 
 
 def row(score, outcome, column="prm_score"):

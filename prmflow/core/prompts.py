@@ -1,12 +1,14 @@
-"""Sampling settings and prompt templates (plain, few-shot, chat): pure code shared by every stage
-that asks the policy for text (trajectories, rollouts)."""
+"""Sampling settings, prompt templates (plain, few-shot, chat) and the one place requests are built:
+pure code shared by every stage that asks the policy for text (trajectories, rollouts)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from prmflow.core.section import from_mapping
 from prmflow.ids import content_id
+from prmflow.samplers.base import SamplingRequest
 from prmflow.schemas import Problem
 
 # The plain-text template the shipped builtin:arith-tiny policy was trained on
@@ -72,9 +74,7 @@ class SamplingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SamplingConfig:
-        from prmflow.config import _from_dict
-
-        return _from_dict(cls, dict(data or {}), "sampling")
+        return from_mapping(cls, data, "sampling")
 
 
 def render_prompt(prompt: str, config: SamplingConfig) -> str:
@@ -88,3 +88,31 @@ def render_prompt(prompt: str, config: SamplingConfig) -> str:
 def request_id(problem: Problem, config_seed: int, kind: str, *parts: object) -> str:
     """Content id of a sampling request: the same problem, seed and settings give the same id."""
     return content_id(kind, problem.problem_id, config_seed, *parts)
+
+
+def seeded_request(rid: str, prompt: str, *, n: int, temperature: float, top_p: float, max_tokens: int,
+                   stop: tuple[str, ...], logprobs: bool = True) -> SamplingRequest:
+    """A request whose seed is explicit and derived from its content id, so a rerun of the same
+    config samples the same text whatever batch the request lands in."""
+    return SamplingRequest(
+        request_id=rid, prompt=prompt, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+        stop=stop, seed=int(rid[:12], 16), logprobs=logprobs,
+    )
+
+
+def sampling_request(problem: Problem, sampling: SamplingConfig, seed: int) -> SamplingRequest:
+    """The request for ``sampling.n`` trajectories of ``problem``."""
+    rid = request_id(problem, seed, "sample", sampling.n, sampling.temperature, sampling.top_p,
+                     sampling.max_tokens, sampling.stop, sampling.template_text, sampling.few_shot)
+    return seeded_request(rid, render_prompt(problem.prompt, sampling), n=sampling.n,
+                          temperature=sampling.temperature, top_p=sampling.top_p,
+                          max_tokens=sampling.max_tokens, stop=sampling.stop)
+
+
+def rollout_request(problem: Problem, trajectory_id: str, k: int, prefix: str, sampling: SamplingConfig,
+                    rollouts: int, temperature: float, top_p: float, max_tokens: int, seed: int) -> SamplingRequest:
+    """The request for ``rollouts`` continuations of a start state (the first ``k`` steps, ``prefix``)."""
+    rid = content_id("rollout", trajectory_id, k, len(prefix), seed, rollouts, temperature, top_p, max_tokens)
+    return seeded_request(rid, render_prompt(problem.prompt, sampling) + prefix, n=rollouts,
+                          temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=sampling.stop,
+                          logprobs=False)  # rollouts only need outcomes; logprobs cost ~16% throughput

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prmflow.slicing import StartStateSpec, all_steps, reverse_curriculum, reverse_curriculum_ks
+from prmflow.core.slicing import StartStateSpec, all_steps, reverse_curriculum, reverse_curriculum_ks
 
 
 def _prefixes(steps: list[str], joiner: str = "\n") -> list[str]:
@@ -100,7 +100,7 @@ def test_reverse_curriculum_steps_dedupes_and_renumbers():
 
 
 def test_reverse_curriculum_with_segment_prefixes():
-    from prmflow.segment import segment
+    from prmflow.core.segment import segment
 
     seg = segment("<think>\nfirst\nsecond\n</think>\nthird\nfourth")
     n = len(seg.spans)

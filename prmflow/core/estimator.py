@@ -1,0 +1,56 @@
+"""The engine behind ``label_batch``'s estimator: start states -> rollout requests -> the policy ->
+graded completions. Pure code (no Beam): the sampler and the outcome labeler are handed in, so the
+same function runs on vLLM in a pipeline and on the fake backend in a millisecond test."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from prmflow.core.prompts import SamplingConfig, rollout_request
+from prmflow.core.rollouts import Estimate, Estimator, Probe, ProcessConfig, RolloutCompletion
+from prmflow.labelers.outcome import OutcomeLabeler, reference_of
+from prmflow.samplers.base import Sampler, engine_totals
+from prmflow.schemas import Problem, Trajectory
+
+
+@dataclass
+class EngineEstimator:
+    """Estimates probes of one batch of trajectories on ``sampler``, grading every rollout of prefix
+    + continuation with ``labeler``; ``totals`` sums the engine counters of every call."""
+
+    sampler: Sampler
+    labeler: OutcomeLabeler
+    labeler_name: str
+    sampling: SamplingConfig
+    process: ProcessConfig
+    seed: int
+    batch: Sequence[tuple[Problem, Trajectory]]
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def __call__(self, probes: Sequence[Probe]) -> list[Estimate]:
+        p = self.process
+        requests = []
+        for probe in probes:
+            problem, t = self.batch[probe.index]
+            requests.append(rollout_request(problem, t.trajectory_id, probe.k, probe.prefix, self.sampling,
+                                            p.rollouts, p.temperature, p.top_p, p.max_tokens, self.seed))
+        results = self.sampler.generate(requests)
+        for key, value in engine_totals(results).items():
+            self.totals[key] = self.totals.get(key, 0) + value
+        estimates = []
+        for probe, req, res in zip(probes, requests, results, strict=True):
+            if res.error:
+                estimates.append(Estimate(error=res.error, seed=req.seed))
+                continue
+            reference = reference_of(self.labeler_name, self.batch[probe.index][0])
+            completions = []
+            for c in res.completions:
+                o = self.labeler.label(probe.prefix + c.text, reference)
+                completions.append(RolloutCompletion(c.text, o.final_answer, o.value, o.status, len(c.token_ids),
+                                                     c.finish_reason))
+            estimates.append(Estimate(completions, res.cached_prompt_tokens, req.seed))
+        return estimates
+
+
+__all__ = ["EngineEstimator", "Estimator"]

@@ -1,0 +1,343 @@
+"""Outcome-only step labeling over one batch of trajectories: plan start states, estimate their
+Monte-Carlo values with an injected ``estimate`` function (the engine), turn counts into labels.
+
+Pure code: the Beam layer (transforms/rollout.py) supplies the estimator backed by a sampler and an
+outcome labeler, so every method here is unit-testable with a fake estimator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from prmflow.core.section import from_mapping, require
+from prmflow.core.segment import prefix_text
+from prmflow.core.slicing import reverse_curriculum
+from prmflow.core.trajectories import step_labels
+from prmflow.ids import content_id
+from prmflow.labelers.outcome import is_correct
+from prmflow.labelers.process import (
+    BinarySearch,
+    BinarySearchConfig,
+    MCConfig,
+    RelativeConfig,
+    mc_labels,
+    relative_labels,
+    run_rounds,
+)
+from prmflow.schemas import Problem, Rollout, StartState, StepLabel, Trajectory
+
+Method = Literal["mc", "binary-search", "reverse-curriculum"]
+METHODS: tuple[str, ...] = ("mc", "binary-search", "reverse-curriculum")
+AFTER_ERROR: tuple[str, ...] = ("negative", "unlabeled")
+CORRECT_OUTCOME: tuple[str, ...] = ("all_positive", "skip")
+CURRICULUM_MODES: tuple[str, ...] = ("steps", "words")
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    method: Method = "mc"
+    """mc (Math-Shepherd: every step boundary), binary-search (OmegaPRM: only the prefixes the
+    search needs, wrong-outcome trajectories only), reverse-curriculum (R3: S start states from the
+    end of a demonstration backwards)."""
+    rollouts: int = 4
+    """M: completions sampled from each start state."""
+    threshold: float = 0.0
+    """A prefix is alive iff its MC value > threshold (0: any success, Math-Shepherd HE)."""
+    temperature: float = 1.0
+    """Rollout sampling temperature (> 0: rollouts must differ to estimate a value)."""
+    top_p: float = 1.0
+    """Rollout nucleus mass."""
+    max_tokens: int = 128
+    """Tokens per rollout completion at most."""
+    after_error: Literal["negative", "unlabeled"] = "negative"
+    """binary-search: steps after the first error get 0 (OmegaPRM's hard labels) or null."""
+    correct_outcome: Literal["all_positive", "skip"] = "all_positive"
+    """binary-search, right-outcome trajectories: all_positive (every step 1, no rollouts; OmegaPRM's
+    reading) or skip (unlabeled). mc always rolls every trajectory out."""
+    stages: int = 4
+    """reverse-curriculum: number of stages S."""
+    curriculum_mode: Literal["steps", "words"] = "steps"
+    """reverse-curriculum: cut by steps, or by fraction of words for prose without line breaks."""
+    relative: RelativeConfig | None = None
+    """Also write relative_label (GenPRM/StepWiser) with these settings."""
+    batch_trajectories: int = 16
+    """Trajectories whose start states go to the engine in one call (one call per round for
+    binary search)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.relative, dict):  # Python callers may pass the YAML shape
+            object.__setattr__(self, "relative", from_mapping(RelativeConfig, self.relative, "process.relative"))
+        self._verify_args()
+
+    def _verify_args(self) -> None:
+        require(self.method in METHODS, "process.method", f"one of {list(METHODS)}", self.method)
+        require(self.rollouts >= 1, "process.rollouts", ">= 1", self.rollouts)
+        require(0 <= self.threshold < 1, "process.threshold", "in [0, 1)", self.threshold)
+        # rollouts must differ to estimate a value
+        require(self.temperature > 0, "process.temperature", "> 0 (rollouts must differ)", self.temperature)
+        require(0 < self.top_p <= 1, "process.top_p", "in (0, 1]", self.top_p)
+        require(self.max_tokens >= 1, "process.max_tokens", ">= 1", self.max_tokens)
+        require(self.after_error in AFTER_ERROR, "process.after_error", f"one of {list(AFTER_ERROR)}", self.after_error)
+        require(self.correct_outcome in CORRECT_OUTCOME, "process.correct_outcome", f"one of {list(CORRECT_OUTCOME)}",
+                self.correct_outcome)
+        require(self.stages >= 1, "process.stages", ">= 1", self.stages)
+        require(self.curriculum_mode in CURRICULUM_MODES, "process.curriculum_mode", f"one of {list(CURRICULUM_MODES)}",
+                self.curriculum_mode)
+        require(self.batch_trajectories >= 1, "process.batch_trajectories", ">= 1", self.batch_trajectories)
+
+    def relative_config(self) -> RelativeConfig | None:
+        return self.relative
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ProcessConfig:
+        return from_mapping(cls, data, "process")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One start state to estimate: trajectory ``index`` in the batch, first ``k`` steps kept."""
+
+    index: int
+    k: int
+    prefix: str
+    stage: int | None = None
+    fraction: float | None = None
+    measures_step: bool = True
+    """Whether the prefix ends exactly after step k (so it measures step k-1's value)."""
+
+    @property
+    def step_index(self) -> int | None:
+        return self.k - 1 if self.measures_step and self.k >= 1 else None
+
+
+@dataclass(frozen=True)
+class RolloutCompletion:
+    """One rollout from a start state, graded."""
+
+    text: str
+    """The sampled continuation of the prefix."""
+    final_answer: str | None
+    """The answer the outcome labeler extracted from prefix + continuation."""
+    outcome: float | None
+    """The verdict on prefix + continuation; None when it could not be judged."""
+    status: str | None
+    """The outcome labeler's status (ok, no_answer, timeout, ...)."""
+    tokens: int
+    """Tokens generated for the continuation."""
+    finish_reason: str | None
+    """stop | length, from the sampler."""
+
+    @property
+    def correct(self) -> bool:
+        return bool(is_correct(self.outcome))
+
+
+@dataclass
+class Estimate:
+    """What the engine and the outcome labeler made of one probe."""
+
+    completions: list[RolloutCompletion] = field(default_factory=list)
+    cached_prompt_tokens: int = 0
+    seed: int | None = None
+    error: str | None = None
+
+    @property
+    def successes(self) -> int:
+        return sum(1 for c in self.completions if c.correct)
+
+    @property
+    def rollouts(self) -> int:
+        return len(self.completions)
+
+    @property
+    def tokens(self) -> int:
+        return sum(c.tokens for c in self.completions)
+
+
+Estimator = Callable[[Sequence[Probe]], list[Estimate]]
+
+
+@dataclass
+class StepFields:
+    """The steps-row columns a labeling method fills for one step; the rest keep the row's values."""
+
+    method: str
+    mc_value: float | None = None
+    mc_successes: int | None = None
+    mc_rollouts: int | None = 0
+    hard_label: float | None = None
+    soft_label: float | None = None
+    label: float | None = None
+    first_error: bool | None = None
+    rollout_tokens: int | None = 0
+
+    def measured(self, est: Estimate) -> None:
+        """Fill the Monte-Carlo columns from the estimate of the prefix that ends at this step."""
+        self.mc_value = est.successes / est.rollouts
+        self.mc_successes, self.mc_rollouts, self.rollout_tokens = est.successes, est.rollouts, est.tokens
+
+    def apply(self, row: StepLabel) -> StepLabel:
+        return dataclasses.replace(row, **dataclasses.asdict(self))
+
+
+@dataclass
+class BatchOutput:
+    steps: list[StepLabel] = field(default_factory=list)
+    start_states: list[StartState] = field(default_factory=list)
+    rollouts: list[Rollout] = field(default_factory=list)
+    failures: list[ProbeFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProbeFailure:
+    """A start state the engine could not estimate (e.g. its prompt is too long): a dead letter."""
+
+    problem: Problem
+    trajectory: Trajectory
+    probe: Probe
+    error: str
+
+
+def _audit(out: BatchOutput, t: Trajectory, probe: Probe, est: Estimate, method: str) -> None:
+    """start_states and rollouts rows for one estimated probe."""
+    ss_id = content_id(t.trajectory_id, probe.k, len(probe.prefix))
+    out.start_states.append(StartState(
+        start_state_id=ss_id, trajectory_id=t.trajectory_id, problem_id=t.problem_id, source=t.source,
+        k=probe.k, prefix=probe.prefix, method=method, step_index=probe.step_index,
+        stage=probe.stage, fraction=probe.fraction,
+        rollouts=est.rollouts, successes=est.successes,
+        success_rate=est.successes / est.rollouts if est.rollouts else None,
+        cached_prompt_tokens=est.cached_prompt_tokens,
+    ))
+    for i, c in enumerate(est.completions):
+        out.rollouts.append(Rollout(
+            rollout_id=content_id(ss_id, i, est.seed), start_state_id=ss_id, trajectory_id=t.trajectory_id,
+            problem_id=t.problem_id, k=probe.k, index=i, completion=c.text, final_answer=c.final_answer,
+            outcome=c.outcome, outcome_status=c.status, generated_tokens=c.tokens, finish_reason=c.finish_reason,
+            seed=est.seed,
+        ))
+
+
+def _estimate_all(items, probes: list[Probe], estimate: Estimator, out: BatchOutput, method: str) -> dict[tuple[int, int], Estimate]:
+    """Run one engine call for all probes; failed probes are reported, not estimated."""
+    if not probes:
+        return {}
+    results = estimate(probes)
+    found = {}
+    for probe, est in zip(probes, results, strict=True):
+        problem, t = items[probe.index]
+        if est.error:
+            out.failures.append(ProbeFailure(problem, t, probe, est.error))
+            continue
+        _audit(out, t, probe, est, method)
+        found[(probe.index, probe.k)] = est
+    return found
+
+
+def label_batch(items: Sequence[tuple[Problem, Trajectory]], config: ProcessConfig, estimate: Estimator,
+                provenance: dict | None = None) -> BatchOutput:
+    """Step labels (and the start states and rollouts behind them) for a batch of trajectories."""
+    out = BatchOutput()
+    if config.method == "binary-search":
+        per_step = _binary_search(items, config, estimate, out)
+    elif config.method == "reverse-curriculum":
+        per_step = _reverse_curriculum(items, config, estimate, out)
+    else:
+        per_step = _monte_carlo(items, config, estimate, out)
+    relative = config.relative_config()
+    for (_, t), fields in zip(items, per_step, strict=True):
+        rows = [f.apply(r) for r, f in zip(step_labels(t, provenance), fields, strict=True)]
+        if relative is not None and rows:
+            values = [r.mc_value for r in rows]
+            rows = [dataclasses.replace(r, relative_label=v) for r, v in zip(rows, relative_labels(values, relative), strict=True)]
+        out.steps.extend(rows)
+    return out
+
+
+def _prefix(t: Trajectory, k: int) -> str:
+    return prefix_text(t.text, t.step_spans, k)
+
+
+def _monte_carlo(items, config: ProcessConfig, estimate: Estimator, out: BatchOutput) -> list[list[StepFields]]:
+    """Math-Shepherd: M rollouts from every step boundary k = 1..n-1; k = n is the outcome itself."""
+    probes = [Probe(i, k, _prefix(t, k)) for i, (_, t) in enumerate(items) for k in range(1, t.num_steps)]
+    found = _estimate_all(items, probes, estimate, out, "all-steps")
+    mc = MCConfig(rollouts_per_step=config.rollouts, threshold=config.threshold)
+    result = []
+    for i, (_, t) in enumerate(items):
+        ests = [found.get((i, k)) for k in range(1, t.num_steps + 1)]
+        labels = mc_labels([e.successes if e else 0 for e in ests], [e.rollouts if e else 0 for e in ests], mc,
+                           outcome_correct=is_correct(t.outcome))
+        first = labels.first_error if t.outcome is not None else None
+        result.append([
+            StepFields(
+                "mc", mc_value=labels.values[j], mc_successes=labels.successes[j] if labels.rollouts[j] else None,
+                mc_rollouts=labels.rollouts[j], hard_label=labels.hard[j], soft_label=labels.soft[j],
+                label=labels.hard[j], first_error=None if first is None else j == first,
+                rollout_tokens=ests[j].tokens if ests[j] else 0,
+            )
+            for j in range(t.num_steps)
+        ])
+    return result
+
+
+def _binary_search(items, config: ProcessConfig, estimate: Estimator, out: BatchOutput) -> list[list[StepFields]]:
+    """OmegaPRM: wrong-outcome trajectories only; every round is one engine call for the whole batch
+    (``run_rounds``); a trajectory whose start state the engine refused keeps what was measured and
+    gets no search labels."""
+    bs_config = BinarySearchConfig(threshold=config.threshold, after_error=config.after_error,
+                                   correct_outcome=config.correct_outcome)
+    judged = [i for i, (_, t) in enumerate(items) if t.outcome is not None]
+    searches = [BinarySearch(items[i][1].num_steps, bool(is_correct(items[i][1].outcome)), bs_config) for i in judged]
+    measured: dict[tuple[int, int], Estimate] = {}
+
+    def answer(queries: list[tuple[int, int]]) -> list[tuple[int, int] | None]:
+        probes = [Probe(judged[s], k, _prefix(items[judged[s]][1], k)) for s, k in queries]
+        found = _estimate_all(items, probes, estimate, out, "binary-search")
+        measured.update(found)
+        return [
+            (found[(p.index, p.k)].successes, found[(p.index, p.k)].rollouts) if (p.index, p.k) in found else None
+            for p in probes
+        ]
+
+    results = dict(zip(judged, run_rounds(searches, answer), strict=True))
+    per_step = []
+    for i, (_, t) in enumerate(items):
+        fields = [StepFields("binary-search") for _ in range(t.num_steps)]
+        for k in range(1, t.num_steps + 1):
+            if (i, k) in measured:
+                fields[k - 1].measured(measured[(i, k)])
+        res = results.get(i)
+        if res is not None:
+            for j, label in enumerate(res.labels):
+                fields[j].hard_label = fields[j].label = label
+                fields[j].first_error = None if res.first_error is None else j == res.first_error
+        per_step.append(fields)
+    return per_step
+
+
+def _reverse_curriculum(items, config: ProcessConfig, estimate: Estimator, out: BatchOutput) -> list[list[StepFields]]:
+    """R3: start states from near the end of each demonstration backwards, M rollouts each; the
+    success rate per stage is the curriculum an RL trainer consumes (start_states shard)."""
+    probes = []
+    for i, (_, t) in enumerate(items):
+        if config.curriculum_mode == "words":
+            prefixes: list[str] = ["", t.text]
+        else:
+            prefixes = [_prefix(t, k) for k in range(t.num_steps + 1)]
+        for spec in reverse_curriculum(prefixes, config.stages, config.curriculum_mode):
+            k = spec.k if spec.k is not None else sum(1 for s in t.step_spans if s[1] <= spec.char_end)
+            probes.append(Probe(i, k, t.text[: spec.char_end], stage=spec.stage, fraction=spec.fraction,
+                                measures_step=spec.k is not None))
+    found = _estimate_all(items, probes, estimate, out, "reverse-curriculum")
+    result = []
+    for i, (_, t) in enumerate(items):
+        fields = [StepFields("reverse-curriculum") for _ in range(t.num_steps)]
+        for p in probes:
+            if p.index == i and (i, p.k) in found and p.step_index is not None:
+                fields[p.step_index].measured(found[(i, p.k)])
+        result.append(fields)
+    return result
