@@ -1,106 +1,173 @@
 """``math``: equivalence of the stated answer with the reference, on Math-Verify.
 
-Gold is parsed first (a reference that can't be parsed is a ``parse_error``, not a wrong solution).
-The solution's answer is taken from its last ``\\boxed{}``, ``#### N`` or "The answer is N"; when it has
-none of those, Math-Verify's own unanchored extraction (last expression) gets the whole text.
-Math-Verify's timeouts are disabled (they rely on signal.alarm); ``TimeLimitedRunner`` enforces
-``timeout_s`` from any thread instead.
+The answer is what the solution states (``base.find_answer``: ``\\boxed{}``, ``#### N``, "A: N",
+"the answer is N", else its last formula or quantity). The reference is its ``#### N`` when it has
+one (a GSM8K rationale), else the whole text. When both are plain numbers (``numbers.py``) they are
+compared in-process, without sympy, with Math-Verify's own rules; anything else goes to Math-Verify
+in a worker of the per-process pool (``timelimit.py``) that enforces ``timeout_s`` from any thread.
+A reference that can't be parsed is a ``parse_error``, never a wrong solution.
 """
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
-from prmflow.labelers.outcome.base import (
-    Outcome,
-    clean_number_text,
-    extract_answer,
-    last_math_result,
-    unescape_currency,
-)
+from prmflow.labelers.outcome.base import Outcome, extract_answer, find_answer, unescape_currency
+from prmflow.labelers.outcome.numbers import numbers_equal, parse_plain_number
 from prmflow.labelers.outcome.timelimit import TimeLimitedRunner, Timeout
+
+DEFAULT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
 class MathConfig:
-    timeout_s: float | None = 5.0
-    """Wall-clock limit per verdict, enforced in a child process; None runs in-process without a limit
-    (fast, for trusted input and tests)."""
+    timeout_s: float | None = DEFAULT_TIMEOUT_S
+    """Wall-clock limit per verdict in seconds, enforced by a pool of worker processes. null means
+    the default (5 s): input from a model is untrusted and never runs without a limit. (Grading
+    in-process without a limit exists only from Python: ``MathLabeler(config, in_process=True)``.)"""
     float_rounding: int = 6
-    """Decimal places Math-Verify rounds floats to before comparing."""
+    """Decimal places floats are rounded to before comparing (Math-Verify's ``float_rounding``)."""
 
     def __post_init__(self) -> None:
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise ValueError(f"outcome.timeout_s must be > 0 or null, got {self.timeout_s}")
-        if self.float_rounding < 0:
-            raise ValueError(f"outcome.float_rounding must be >= 0, got {self.float_rounding}")
+        if self.timeout_s is None:
+            object.__setattr__(self, "timeout_s", DEFAULT_TIMEOUT_S)
+        self._verify_args()
+
+    def _verify_args(self) -> None:
+        t = self.timeout_s
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
+            raise ValueError(f"outcome.options.timeout_s must be a number of seconds > 0 (or null for 5), got {t!r}")
+        r = self.float_rounding
+        if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r <= 15:
+            raise ValueError(f"outcome.options.float_rounding must be an integer in [0, 15], got {r!r}")
 
 
-def _as_latex(answer: str) -> str:
-    answer = answer.strip()
-    if answer.startswith("$") or answer.startswith("\\("):
-        return answer
-    return f"${answer}$"
-
-
-def _gold_text(reference: str) -> str:
+def reference_answer(reference: str) -> str:
+    """What a reference states: the ``#### N`` of a GSM8K rationale, else the whole text."""
     extracted, how = extract_answer(reference)
-    ref = extracted if how == "hashes" else reference
-    return _as_latex(clean_number_text(ref))
+    return extracted if how == "hashes" and extracted else reference.strip()
 
 
-def math_verdict(solution: str, reference: str, float_rounding: int = 6) -> tuple[float | None, str, str | None, str | None]:
-    """(value, status, final_answer, detail). Module-level so a child process can run it."""
+def _balanced(s: str) -> bool:
+    depth = 0
+    for c in s.replace("\\{", "").replace("\\}", ""):
+        depth += (c == "{") - (c == "}")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _tidy_answer(answer: str) -> str:
+    r"""``\15`` is ``\$15`` with its "$" lost (ProcessBench gsm8k-329); ``\$`` and ``\%`` are signs."""
+    return unescape_currency(answer).strip()
+
+
+# --- the Math-Verify side, run in a worker process ------------------------------------------------
+
+_GOLD_CACHE: OrderedDict[str, list] = OrderedDict()
+_GOLD_CACHE_SIZE = 4096
+
+
+def _has_expression(parsed: list) -> bool:
+    return any(not isinstance(x, str) for x in parsed)
+
+
+def _parse(text: str) -> list:
+    from math_verify import parse
+
+    parsed = parse(text, parsing_timeout=None)
+    if not _has_expression(parsed) and "$" not in text and "\\(" not in text:
+        # Bare LaTeX ("\frac43", "(2, 4)") is only found inside math delimiters.
+        parsed = parse(f"${text}$", parsing_timeout=None) or parsed
+    return parsed
+
+
+def _parse_gold(reference: str) -> list:
+    """Math-Verify's parse of the reference, cached: a run grades many solutions per problem."""
+    gold = _GOLD_CACHE.get(reference)
+    if gold is None:
+        gold = _parse(reference) if _balanced(reference) else []
+        _GOLD_CACHE[reference] = gold
+        if len(_GOLD_CACHE) > _GOLD_CACHE_SIZE:
+            _GOLD_CACHE.popitem(last=False)
+    return gold
+
+
+def math_verdict(
+    answer: str | None, how: str, reference: str, float_rounding: int = 6
+) -> tuple[float | None, str, str | None]:
+    """(value, status, detail) from Math-Verify. Module-level so a worker process can run it."""
     import logging
 
-    from math_verify import parse, verify
+    from math_verify import verify
 
-    # It warns on every call that we disabled its signal-based timeouts; we enforce our own.
+    # It warns on every call that we disabled its signal-based timeouts; the pool enforces ours.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    gold = parse(_gold_text(reference), parsing_timeout=None)
-    if not gold:
-        return None, "parse_error", None, f"reference {reference!r} could not be parsed"
-    answer, how = extract_answer(solution)
-    if answer is not None:
-        pred_text = f"\\boxed{{{unescape_currency(answer)}}}" if how == "boxed" else _as_latex(clean_number_text(answer))
-        pred = parse(pred_text, parsing_timeout=None)
-    else:
-        pred = []
-        formula = last_math_result(solution)
-        if formula is not None:
-            answer = formula
-            pred = parse(_as_latex(clean_number_text(formula)), parsing_timeout=None)
-        if not pred:
-            answer = None
-            pred = parse(solution.replace("\\$", ""), parsing_timeout=None)
+    gold = _parse_gold(reference)
+    if not _has_expression(gold):
+        return None, "parse_error", f"reference {reference[:200]!r} could not be parsed as math"
+    if answer is None:
+        return 0.0, "no_answer", "the solution states no answer"
+    pred = _parse(f"\\boxed{{{answer}}}" if how == "boxed" else answer)
     if not pred:
-        return 0.0, "no_answer", answer, "no final answer could be extracted"
-    final = answer if answer is not None else str(pred[-1])
+        return 0.0, "no_answer", f"the stated answer {answer[:200]!r} is not math"
     ok = verify(gold, pred, float_rounding=float_rounding, timeout_seconds=None)
-    return (1.0 if ok else 0.0), "ok", final, None
+    return (1.0 if ok else 0.0), "ok", None
 
 
 class MathLabeler:
+    """Grades a solution against a reference; never raises (a failure is an Outcome status)."""
+
     name = "math"
 
-    def __init__(self, config: MathConfig | None = None) -> None:
+    def __init__(self, config: MathConfig | None = None, *, in_process: bool = False) -> None:
+        """``in_process=True`` runs Math-Verify in this thread without a time limit: for trusted
+        input and tests only, which is why no config file can ask for it."""
         self.config = config or MathConfig()
-        self._runner = TimeLimitedRunner(self.config.timeout_s) if self.config.timeout_s else None
+        self._runner = None if in_process else TimeLimitedRunner(self.config.timeout_s)
 
     def label(self, solution: str, reference: str | None) -> Outcome:
         if reference is None or not str(reference).strip():
             return Outcome(None, self.name, "no_reference", None, "the problem has no reference answer")
-        args = (solution, str(reference), self.config.float_rounding)
+        if not isinstance(solution, str):
+            return Outcome(None, self.name, "error", None, f"the solution is not text: {type(solution).__name__}")
         try:
-            if self._runner is None:
-                value, status, final, detail = math_verdict(*args)
-            else:
-                value, status, final, detail = self._runner.call(math_verdict, *args)
-        except Timeout as e:
-            return Outcome(None, self.name, "timeout", extract_answer(solution)[0], str(e))
+            ref = reference_answer(str(reference))
+            found = find_answer(solution)
         except Exception as e:  # noqa: BLE001 - a verdict that fails is a value, not a crash
             return Outcome(None, self.name, "error", None, f"{type(e).__name__}: {e}"[:500])
-        return Outcome(value, self.name, status, final, detail)  # type: ignore[arg-type]
+        answer = _tidy_answer(found.answer) if found.answer is not None else None
+        gold_number = parse_plain_number(ref)
+        if gold_number is not None:
+            if answer is None:
+                return Outcome(0.0, self.name, "no_answer", None, "the solution states no answer")
+            pred_number = parse_plain_number(answer)
+            if pred_number is not None:
+                same = numbers_equal(gold_number, pred_number, self.config.float_rounding)
+                if same is not None:
+                    return Outcome(1.0 if same else 0.0, self.name, "ok", found.answer)
+        if not _balanced(ref):
+            return Outcome(None, self.name, "parse_error", found.answer, f"reference {ref[:200]!r} has unbalanced braces")
+        # Against an equation ("y = 2x + 3"), a formula goes to Math-Verify whole, so that it is
+        # compared as an equation; against a value, its result does.
+        whole = found.formula is not None and "=" in ref
+        pred = f"${found.formula}$" if whole else f"${answer}$" if found.how == "formula" else answer
+        args = (pred, found.how, ref, self.config.float_rounding)
+        try:
+            value, status, detail = self._verdict(*args)
+        except Timeout as e:
+            return Outcome(None, self.name, "timeout", found.answer, str(e))
+        except Exception as e:  # noqa: BLE001
+            return Outcome(None, self.name, "error", found.answer, f"{type(e).__name__}: {e}"[:500])
+        return Outcome(value, self.name, status, found.answer, detail)  # type: ignore[arg-type]
+
+    def _verdict(self, *args: Any) -> tuple[float | None, str, str | None]:
+        if self._runner is None:
+            return math_verdict(*args)
+        return self._runner.call(math_verdict, *args)
 
     def close(self) -> None:
         if self._runner is not None:

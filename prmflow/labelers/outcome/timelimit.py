@@ -1,98 +1,220 @@
-"""Run a function under a wall-clock limit from any thread, by running it in a child process.
+"""Run a function under a wall-clock limit from any thread, on a pool of warm worker processes.
 
 Math-Verify's own limits use ``signal.alarm``, which only works on the main thread; Beam runs DoFns
 on worker threads, and sympy can hang on adversarial input. A child process can be killed, a thread
-cannot. One child is kept warm and reused; it is replaced after a timeout.
+cannot. One pool serves the whole (SDK) process: every labeler and every DoFn thread in it shares
+the same workers, which start on demand (at most ``max_workers``), are reused call after call, and
+are killed and replaced when a call runs past its limit. Workers are started with ``spawn``: the
+parent has gRPC and Beam threads, and forking those can deadlock.
 """
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 
 class Timeout(Exception):
-    """The call did not finish within its limit; the child running it was killed."""
+    """The call did not finish within its limit; the worker running it was killed."""
 
 
-def _worker(conn) -> None:
+class WorkerDied(RuntimeError):
+    """The worker process ended in the middle of a call (killed from outside, out of memory)."""
+
+
+def _serve(conn) -> None:
+    """A worker's loop: (fn, args) in, (ok, result or error text) out, until None or EOF."""
     while True:
         try:
             msg = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):
             return
         if msg is None:
             return
         fn, args = msg
         try:
-            conn.send((True, fn(*args)))
+            reply = (True, fn(*args))
         except BaseException as e:  # noqa: BLE001 - shipped back to the caller as a value
-            conn.send((False, f"{type(e).__name__}: {e}"))
+            reply = (False, f"{type(e).__name__}: {e}"[:2000])
+        try:
+            conn.send(reply)
+        except Exception as e:  # noqa: BLE001 - an unpicklable result is the caller's error
+            conn.send((False, f"the result could not be sent back: {type(e).__name__}: {e}"[:2000]))
 
 
-class TimeLimitedRunner:
-    """Calls ``fn(*args)`` in a warm child process, killing and replacing it past ``timeout_s``.
+class _Worker:
+    def __init__(self, ctx) -> None:
+        parent, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="prmflow-timelimit")
+        self.proc.start()
+        child.close()
+        self.conn = parent
 
-    ``fn`` must be a picklable module-level function. Thread-safe: calls are serialised, which is
-    what a DoFn instance needs (Beam gives each thread its own instance anyway).
+    def run(self, fn: Callable[..., Any], args: tuple, timeout_s: float) -> tuple[bool, Any]:
+        self.conn.send((fn, args))
+        if not self.conn.poll(timeout_s):
+            raise Timeout(f"gave up after {timeout_s:g} s")
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            raise WorkerDied("the worker process died during the call") from None
+
+    def kill(self) -> None:
+        """Kill and reap the process, so that no zombie and no orphan is left behind."""
+        try:
+            self.proc.kill()
+            self.proc.join(10)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def stop(self) -> None:
+        """Ask an idle worker to exit, then make sure it did."""
+        try:
+            self.conn.send(None)
+            self.proc.join(2)
+        except Exception:  # noqa: BLE001
+            pass
+        self.kill()
+
+
+class WorkerPool:
+    """Warm worker processes shared by the threads of one process.
+
+    ``call(fn, args, timeout_s)`` takes an idle worker (starting one while fewer than
+    ``max_workers`` run, else waiting for one), runs ``fn(*args)`` in it and hands it back; past
+    ``timeout_s`` the worker is killed, a later call starts a fresh one, and the caller gets
+    ``Timeout``. ``fn`` must be a picklable module-level function.
     """
 
-    def __init__(self, timeout_s: float) -> None:
-        if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
-        self.timeout_s = timeout_s
-        self._lock = threading.Lock()
-        self._proc: mp.process.BaseProcess | None = None
-        self._conn = None
-        # spawn, not fork: the parent has gRPC and Beam threads, and forking those can deadlock.
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers or os.cpu_count() or 1
+        if self.max_workers < 1:
+            raise ValueError(f"max_workers must be >= 1, got {max_workers!r}")
         self._ctx = mp.get_context("spawn")
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._live = 0
+        self._users = 0
+        self.restarts = 0
+        """Workers killed for running past their limit or dying: a count for tests and logs."""
 
-    def _start(self) -> None:
-        parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_worker, args=(child,), daemon=True, name="prmflow-timelimit")
-        self._proc.start()
-        child.close()
-        self._conn = parent
+    @property
+    def live_workers(self) -> int:
+        return self._live
 
-    def _kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.join(5)
-        if self._conn is not None:
-            self._conn.close()
-        self._proc, self._conn = None, None
+    def _take(self) -> _Worker:
+        with self._cond:
+            while not self._idle and self._live >= self.max_workers:
+                self._cond.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._live += 1
+        try:
+            return _Worker(self._ctx)  # outside the lock: a spawn takes a while
+        except BaseException:
+            with self._cond:
+                self._live -= 1
+                self._cond.notify()
+            raise
 
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """The result of ``fn(*args)``; raises Timeout, or RuntimeError with the child's error."""
-        with self._lock:
-            if self._proc is None or not self._proc.is_alive():
-                self._start()
-            self._conn.send((fn, args))
-            if not self._conn.poll(self.timeout_s):
-                self._kill()
-                raise Timeout(f"gave up after {self.timeout_s:g} s")
-            try:
-                ok, value = self._conn.recv()
-            except EOFError:
-                self._kill()
-                raise RuntimeError("the labeling child process died") from None
+    def _give_back(self, worker: _Worker, healthy: bool) -> None:
+        if healthy:
+            with self._cond:
+                self._idle.append(worker)
+                self._cond.notify()
+            return
+        worker.kill()
+        with self._cond:
+            self._live -= 1
+            self.restarts += 1
+            self._cond.notify()
+
+    def call(self, fn: Callable[..., Any], args: tuple, timeout_s: float) -> Any:
+        """``fn(*args)`` in a worker; raises Timeout, WorkerDied, or RuntimeError with its error."""
+        worker = self._take()
+        healthy = False
+        try:
+            ok, value = worker.run(fn, args, timeout_s)
+            healthy = True
+        finally:
+            # On Timeout, WorkerDied, or an interrupt in the middle of a call, the worker's state
+            # is unknown: kill it rather than hand a busy process to the next caller.
+            self._give_back(worker, healthy)
         if not ok:
             raise RuntimeError(value)
         return value
 
+    def acquire(self) -> WorkerPool:
+        with self._cond:
+            self._users += 1
+        return self
+
+    def release(self) -> None:
+        """One user is done; when none is left, the idle workers exit (a later call starts new ones)."""
+        with self._cond:
+            self._users = max(0, self._users - 1)
+            if self._users:
+                return
+            idle, self._idle = self._idle, []
+            self._live -= len(idle)
+        for worker in idle:
+            worker.stop()
+
+    def shutdown(self) -> None:
+        """Stop every idle worker now (busy ones are killed when their call returns to the pool)."""
+        with self._cond:
+            idle, self._idle = self._idle, []
+            self._live -= len(idle)
+        for worker in idle:
+            worker.stop()
+
+
+_pool: WorkerPool | None = None
+_pool_pid: int | None = None
+_pool_lock = threading.Lock()
+
+
+def shared_pool() -> WorkerPool:
+    """This process's pool. A forked child gets its own: its parent's workers are not its children."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool, _pool_pid = WorkerPool(), os.getpid()
+        return _pool
+
+
+@atexit.register
+def _shutdown_at_exit() -> None:
+    if _pool is not None and _pool_pid == os.getpid():
+        _pool.shutdown()
+
+
+class TimeLimitedRunner:
+    """A handle on the shared pool with one time limit: ``call(fn, *args)``, then ``close()``."""
+
+    def __init__(self, timeout_s: float, pool: WorkerPool | None = None) -> None:
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0:
+            raise ValueError(f"timeout_s must be a number > 0, got {timeout_s!r}")
+        self.timeout_s = float(timeout_s)
+        self._pool = (pool or shared_pool()).acquire()
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """The result of ``fn(*args)``; raises Timeout, or RuntimeError with the worker's error."""
+        return self._pool.call(fn, args, self.timeout_s)
+
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                try:
-                    self._conn.send(None)
-                except OSError:
-                    pass
-            self._kill()
-
-    def __del__(self) -> None:  # best effort: don't leave children behind
-        try:
-            self._kill()
-        except Exception:  # noqa: BLE001
-            pass
+            if self._closed:
+                return
+            self._closed = True
+        self._pool.release()
