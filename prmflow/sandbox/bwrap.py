@@ -33,9 +33,10 @@ LAUNCHER = """\
 import os, resource as r, sys
 try:
     cpu, mem, fsize, nproc, nofile, uid = (int(x) for x in sys.argv[1:7])
-    for lim, v in ((r.RLIMIT_CORE, 0), (r.RLIMIT_CPU, cpu), (r.RLIMIT_AS, mem), (r.RLIMIT_FSIZE, fsize),
-                   (r.RLIMIT_NOFILE, nofile)):
+    for lim, v in ((r.RLIMIT_CORE, 0), (r.RLIMIT_AS, mem), (r.RLIMIT_FSIZE, fsize), (r.RLIMIT_NOFILE, nofile)):
         r.setrlimit(lim, (v, v))
+    # SIGXCPU at the soft limit names the cause; SIGKILL a second later if it is caught.
+    r.setrlimit(r.RLIMIT_CPU, (cpu, cpu + 1))
     if uid >= 0:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
