@@ -101,6 +101,8 @@ def field_value(obj: Any, path: str, kind: type, *, required: bool = True, allow
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return finite_number(value, path)
         if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, float):
+                finite_number(value, f"field {path!r}")  # "nan" or "inf" as text would be misread
             return str(value)  # numeric answers ("answer": 18) are common and unambiguous
         raise BadRecord("wrong_type", f"field {path!r} must be {_TYPE_NAMES.get(kind, kind.__name__)}, got {_describe(value)}")
     if kind is float:

@@ -81,18 +81,16 @@ def _decompressor(kind: str):
     return zstandard.ZstdDecompressor().decompressobj()
 
 
-class _Decompressed(io.RawIOBase):
-    """A compressed stream, decompressed incrementally. Unlike ``gzip.GzipFile``, which raises before
-    returning the last chunk it decompressed, a truncated file gives out every byte it holds and
-    only then raises ``EOFError``, so the rows before the damage are kept. Concatenated members
-    (``cat a.gz b.gz``, pbzip2, zstd frames) are read one after another."""
+class _Decompressed:
+    """A compressed stream, decompressed incrementally. Unlike ``gzip.GzipFile`` (or a BufferedReader
+    over anything), which raise before returning what they decompressed, a damaged file gives out
+    every byte it holds, and the error comes on the next read; so the rows before the damage are
+    kept. Concatenated members (``cat a.gz b.gz``, pbzip2, zstd frames) are read one after another."""
 
     def __init__(self, stream: IO[bytes], kind: str) -> None:
         self.stream, self.kind = stream, kind
         self.d, self.pending, self.started = _decompressor(kind), b"", False
-
-    def readable(self) -> bool:
-        return True
+        self.error: Exception | None = None
 
     def _more(self) -> bool:
         """Fill ``pending``; False at the end of the stream."""
@@ -111,19 +109,29 @@ class _Decompressed(io.RawIOBase):
         self.pending = self.d.decompress(chunk)
         return True
 
-    def readinto(self, buf) -> int:
-        while not self.pending:
-            if not self._more():
-                return 0
-        n = min(len(buf), len(self.pending))
-        buf[:n], self.pending = self.pending[:n], self.pending[n:]
-        return n
+    def read(self, n: int = -1) -> bytes:
+        if self.error is not None:
+            raise self.error
+        out, got = [], 0
+        try:
+            while n < 0 or got < n:
+                if not self.pending and not self._more():
+                    break
+                take = self.pending if n < 0 else self.pending[: n - got]
+                self.pending = self.pending[len(take):]
+                out.append(take)
+                got += len(take)
+        except Exception as e:  # noqa: BLE001 - reported on the next read, after the good bytes
+            if not out:
+                raise
+            self.error = e
+        return b"".join(out)
 
 
 def decompressed(stream: IO[bytes], source_file: str) -> IO[bytes]:
     """The stream decompressed by the file name's suffix (gzip, bz2, zstd, deflate), else as is."""
     kind = split_compression(source_file)[1]
-    return stream if kind is None else io.BufferedReader(_Decompressed(stream, kind), CHUNK)
+    return stream if kind is None else _Decompressed(stream, kind)
 
 
 class _Meter:
@@ -387,6 +395,16 @@ def _unreadable(source_file: str, location: int, error: Exception, size: int, of
     )
 
 
+def _failed(source_file, layout, e, location, counts, meter, record_bytes, yielded):
+    separators = counts.get("separator_bytes", 0) if layout != "parquet" else 0
+    read = meter.bytes if meter is not None else 0
+    accounted = record_bytes + separators
+    # the bytes the splitter had taken in but not yet given out as a record are this record's
+    span = max(read - accounted, 0)
+    yield _unreadable(source_file, location, e, span, None if layout == "parquet" else accounted)
+    yield FileCount(source_file, layout, max(read, accounted), separators, yielded + 1)
+
+
 def read_file(
     open_fn: Callable[[], IO[bytes]], source_file: str, fmt: str, max_record_bytes: int, limit: int | None = None,
 ) -> Iterator[RawRecord | FileCount]:
@@ -408,14 +426,10 @@ def read_file(
             if raw.offset is not None:
                 record_bytes += raw.size
             yield raw
+        if meter is not None and (limit is None or yielded < limit):
+            meter.read(CHUNK)  # at the end already; a damaged compressed stream raises its error here
     except Exception as e:  # noqa: BLE001 - any failure of the file is data about the file, not a crash
-        separators = counts.get("separator_bytes", 0) if layout != "parquet" else 0
-        read = meter.bytes if meter is not None and layout != "parquet" else 0
-        accounted = record_bytes + separators
-        # the bytes the splitter had taken in but not yet given out as a record are this record's
-        span = max(read - accounted, 0)
-        yield _unreadable(source_file, location, e, span, None if layout == "parquet" else accounted)
-        yield FileCount(source_file, layout, max(read, accounted), separators, yielded + 1)
+        yield from _failed(source_file, layout, e, location, counts, meter, record_bytes, yielded)
         return
     separators = counts.get("separator_bytes", 0) if layout != "parquet" else 0
     if layout == "parquet":
