@@ -93,18 +93,25 @@ def watch(parent: int) -> None:
         known = {p: t for p, t in known.items() if p in table and table[p][1] == t}
         known.update(descendants(parent, table))
         known.pop(me, None)
+        if not sys.stdout.closed:  # start_watchdog() waits for this: the parent's tree is recorded
+            print("watching", flush=True)
+            sys.stdout.close()
         time.sleep(WATCH_INTERVAL_S)
     kill_processes(known)
 
 
 def start_watchdog() -> subprocess.Popen | None:
-    """A watchdog for this process (Linux only: elsewhere only SIGINT/SIGTERM clean up)."""
+    """A watchdog for this process (Linux only: elsewhere only SIGINT/SIGTERM clean up). It has
+    recorded this process's current children when this returns."""
     if not os.path.isdir("/proc"):
         return None
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid())],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
+    proc.stdout.readline()
+    proc.stdout.close()
+    return proc
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ def check_complete(out_dir: str, partial: bool = False) -> str | None:
     """Refuses a directory that is not a finished prmflow output; with ``partial``, returns the
     warning to show instead of refusing an incomplete one (None when it is complete)."""
     if not (Path(out_dir) / "steps").is_dir():
+        if any(Path(out_dir).glob(".prmflow-*")):  # a lock or staging directory: a run began here
+            raise IncompleteOutput(
+                f"{out_dir!r} holds no finished run yet: a run is writing it, or died before publishing"
+            )
         raise FileNotFoundError(f"{out_dir!r} is not a prmflow output (no steps/ directory); run `prmflow run` first")
     if (Path(out_dir) / SUCCESS).is_file():
         return None
