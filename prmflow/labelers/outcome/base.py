@@ -236,9 +236,12 @@ def _after_marker(text: str, at: int, rest: str) -> str | None:
     return find_answer(text[at:]).answer
 
 
-_QUANTITY = re.compile(
+_QUANTITY_TEXT = (
     r"(?:\\?\$[ \t]?)?(?<![\w)\]}])-?(?<![\w.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?(?:[ \t]?\\?%)?"
 )
+_QUANTITY = re.compile(_QUANTITY_TEXT)
+# "= 15" is a result; "= 15 * 2" is a step on the way to one.
+_RESULT = re.compile(rf"=[ \t]*({_QUANTITY_TEXT})(?!,?\d)(?![ \t]*(?:[-+*×÷^]|/[ \t]*\d))")
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,9 @@ class Stated:
     formula: str | None = None
     """The whole formula the answer is the result of (``how == "formula"``), for a grader that
     compares equations as equations."""
+
+
+_SENTENCE_SPLIT = re.compile(r"\.\s+(?=\S)|\n+")
 
 
 def find_answer(text: str) -> Stated:
@@ -277,7 +283,13 @@ def find_answer(text: str) -> Stated:
             return Stated(result, "formula", spans[-1][2].strip())
     if line_is_value:
         return Stated(last_line, "last-line")
-    numbers = _QUANTITY.findall(text)
+    # The last sentence states the answer, often with context after it ("= 15 liters of water out
+    # of the 24 liters"): a result it computes ("= 15") beats the numbers that follow.
+    sentence = _SENTENCE_SPLIT.split(text)[-1]
+    results = _RESULT.findall(sentence)
+    if results:
+        return Stated(results[-1].strip(), "last-result")
+    numbers = _QUANTITY.findall(sentence) or _QUANTITY.findall(text)
     if numbers:
         return Stated(numbers[-1].strip(), "last-number")
     return Stated(None, "none")

@@ -52,12 +52,13 @@ def reference_answer(reference: str) -> str:
 
 
 def _balanced(s: str) -> bool:
+    """Braces nest, and brackets open as often as they close ("[0, 1)" is an interval, "(1, 2" a typo)."""
     depth = 0
     for c in s.replace("\\{", "").replace("\\}", ""):
         depth += (c == "{") - (c == "}")
         if depth < 0:
             return False
-    return depth == 0
+    return depth == 0 and s.count("(") + s.count("[") == s.count(")") + s.count("]")
 
 
 def _tidy_answer(answer: str) -> str:
@@ -75,13 +76,25 @@ def _has_expression(parsed: list) -> bool:
     return any(not isinstance(x, str) for x in parsed)
 
 
+_DELIMITED = ("$", "\\(", "\\[", "\\boxed")
+
+
 def _parse(text: str) -> list:
+    """Math-Verify's parse of an answer or a reference, read as LaTeX.
+
+    Undelimited text goes in ``$...$``: bare, Math-Verify reads "5r^5" as 5 and "\\frac43" as
+    nothing. Except Python's power, "2**10", which LaTeX reads as 2 (it is 1024 bare).
+    """
     from math_verify import parse
 
-    parsed = parse(text, parsing_timeout=None)
-    if not _has_expression(parsed) and "$" not in text and "\\(" not in text:
-        # Bare LaTeX ("\frac43", "(2, 4)") is only found inside math delimiters.
-        parsed = parse(f"${text}$", parsing_timeout=None) or parsed
+    if any(d in text for d in _DELIMITED):
+        return parse(text, parsing_timeout=None)
+    attempts = (text, f"${text}$") if "**" in text else (f"${text}$", text)
+    parsed: list = []
+    for attempt in attempts:
+        parsed = parse(attempt, parsing_timeout=None)
+        if _has_expression(parsed):
+            break
     return parsed
 
 
@@ -150,7 +163,7 @@ class MathLabeler:
                 if same is not None:
                     return Outcome(1.0 if same else 0.0, self.name, "ok", found.answer)
         if not _balanced(ref):
-            return Outcome(None, self.name, "parse_error", found.answer, f"reference {ref[:200]!r} has unbalanced braces")
+            return Outcome(None, self.name, "parse_error", found.answer, f"reference {ref[:200]!r} has unbalanced brackets")
         # Against an equation ("y = 2x + 3"), a formula goes to Math-Verify whole, so that it is
         # compared as an equation; against a value, its result does.
         whole = found.formula is not None and "=" in ref
