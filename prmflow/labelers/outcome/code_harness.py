@@ -20,6 +20,13 @@ import os
 import sys
 
 
+def _is_test(stmt):
+    """A statement that asserts when it runs (a definition holding asserts only defines)."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return False
+    return _has_assert(stmt)
+
+
 def _has_assert(node):
     for sub in ast.walk(node):
         if isinstance(sub, ast.Assert):
@@ -52,9 +59,9 @@ def plan_units(tree):
             fn = defs[call.func.id]
             plan.append(("setup", None, (fn.args.args[0].arg, call.args[0])))
             for inner in fn.body:
-                plan.append(("test" if _has_assert(inner) else "setup", inner, None))
+                plan.append(("test" if _is_test(inner) else "setup", inner, None))
         else:
-            plan.append(("test" if _has_assert(stmt) else "setup", stmt, None))
+            plan.append(("test" if _is_test(stmt) else "setup", stmt, None))
     return plan
 
 
