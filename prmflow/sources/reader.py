@@ -60,11 +60,12 @@ def split_compression(name: str) -> tuple[str, str | None]:
 
 def layout_of(source_file: str, fmt: str) -> str:
     """The file layout: the name (without a compression suffix) decides, else the format's default
-    (JSONL for gsm8k/math500/prm800k/jsonl, JSON for processbench/json, Parquet for parquet)."""
+    (JSONL for gsm8k/math500/humaneval/jsonl; JSON, which also reads JSONL as concatenated objects, for
+    the others; Parquet for parquet)."""
     name = split_compression(source_file)[0].lower()
     if name.endswith(".parquet") or (fmt == "parquet" and not name.endswith((".json", ".jsonl"))):
         return "parquet"
-    if name.endswith(".jsonl") or (fmt in ("gsm8k", "math500", "jsonl", "prm800k") and not name.endswith(".json")):
+    if name.endswith(".jsonl") or (fmt in ("gsm8k", "math500", "jsonl", "humaneval") and not name.endswith(".json")):
         return "jsonl"
     return "json"
 

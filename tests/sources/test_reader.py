@@ -146,7 +146,7 @@ def test_limit_reads_only_what_it_needs():
     ("x.parquet.zst", "jsonl", "parquet"),
     ("x.gz", "gsm8k", "jsonl"),  # no layout in the name: the format's default
     ("x.gz", "processbench", "json"),
-    ("x.txt", "prm800k", "jsonl"),
+    ("x.txt", "math500", "jsonl"),
 ])
 def test_layout_ignores_the_compression_suffix(name, fmt, layout):
     assert layout_of(name, fmt) == layout

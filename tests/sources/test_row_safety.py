@@ -139,3 +139,21 @@ def test_duplicates_keep_the_first_read_whatever_the_order():
         kept, dropped = keep_first_read(order)
         assert (kept[0].source_file, kept[0].source_index, dropped) == ("a.jsonl", 3, 3)
     assert keep_first_read([items[0]]) == (items[0], 0)
+
+
+def test_an_unforeseen_exception_is_one_rows_dead_letter(monkeypatch):
+    import apache_beam as beam
+
+    from prmflow import sources
+    from prmflow.transforms.read import ParseRecords
+
+    def broken(obj, raw, spec):
+        raise ZeroDivisionError("a bug in an adapter")
+
+    monkeypatch.setitem(sources.ADAPTERS, "jsonl", broken)
+    fn = ParseRecords(InputConfig(path="mem.jsonl", format="jsonl", fields={"prompt": "q"}))
+    fn.setup()
+    (out,) = list(fn.process(RawRecord("mem.jsonl", 3, '{"q": "x"}')))
+    assert isinstance(out, beam.pvalue.TaggedOutput)
+    assert (out.value.reason, out.value.location) == ("unexpected_error", 3)
+    assert "ZeroDivisionError: a bug in an adapter" in out.value.detail
