@@ -60,6 +60,11 @@ def check_value(tp: Any, value: Any, where: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        others = [a for a in args if a is not type(None)]
+        if len(others) == 1:  # X | None: X's own message is the precise one
+            if value is None:
+                raise ConfigError(f"{where} must be {_describe(tp)}, got None")
+            return check_value(others[0], value, where)
         for arg in args:
             if arg is type(None):
                 continue

@@ -47,7 +47,7 @@ OPTIONS = {"step_error": 0.2}
 
 _STEP = re.compile(r"^Step (\d+): (-?\d+) \+ (-?\d+) = (-?\d+)\s*$", re.MULTILINE)
 _STEP_START = re.compile(r"^Step \d+:", re.MULTILINE)
-_INT = re.compile(r"(?<![\w.])-?\d+(?![\w.])")
+_INT = re.compile(r"(?<![\w.])-?\d+(?!\w|\.\d)")
 _ERROR = re.compile(r"\[fake-error: ([a-z0-9_]+)\]")
 
 
