@@ -28,7 +28,7 @@ POLICY = {"sampler": {"backend": "fake", "model": "fake"}, "sampling": {"n": 1}}
 def patched(patch: dict, base: dict = BASE) -> dict:
     config = copy.deepcopy(base)
     for dotted, value in patch.items():
-        node, *path, last = ["root", *dotted.split(".")]
+        *path, last = dotted.split(".")
         target = config
         for key in path:
             target = target[int(key)] if isinstance(target, list) else target.setdefault(key, {})
