@@ -155,12 +155,26 @@ class _Meter:
             if data.startswith(BOM):  # the splitter drops a leading BOM too (a BOM alone is a blank line)
                 lines = data[3:]
         self.bytes += len(data)
-        for piece in lines.splitlines(keepends=True):
-            self._open = self._open or bool(piece.strip())
-            if piece.endswith((b"\n", b"\r")):
-                self.lines += self._open
-                self._open = False
+        self._count(lines)
         return data
+
+    def _count(self, data: bytes) -> None:
+        # whitespace other than line ends removed, a line is blank iff it is empty: all in C, no
+        # Python loop per line, and none of the splitter's code
+        s = data.translate(None, b" \t\x0b\x0c")
+        if not s:
+            return
+        parts = s.splitlines()
+        if s.endswith((b"\n", b"\r")):
+            finished, unfinished = parts, b""
+        else:
+            finished, unfinished = parts[:-1], parts[-1]
+        if finished:
+            first_open = self._open or bool(finished[0])  # the first part ends the line already open
+            self.lines += first_open + len(finished) - 1 - finished[1:].count(b"")
+            self._open = bool(unfinished)
+        else:
+            self._open = self._open or bool(unfinished)
 
     def finish(self) -> None:
         self.lines += self._open
@@ -205,36 +219,29 @@ def decode_row(raw: RawRecord) -> tuple[Any, int]:
 
 
 def _lines(stream: IO[bytes], cap: int) -> Iterator[tuple[int, bytes, int, int]]:
-    """(offset, content, content length, line-end length) per line, split at \\n, \\r\\n or a lone \\r
-    (old Mac files). Content longer than ``cap`` is cut to HEAD bytes (its length stays exact), so an
-    endless line never sits in memory whole."""
-    ends = re.compile(rb"\r\n|\r|\n")
+    """(offset, content, content length, line-end length) per line, split at \n, \r\n or a lone \r
+    (old Mac files) by ``bytes.splitlines``. Content longer than ``cap`` is cut to HEAD bytes (its
+    length stays exact), so an endless line never sits in memory whole."""
     buf, pos = b"", 0  # pos: file offset of buf[0]
     long_head, long_len = None, 0  # a line over the cap being skipped: its head and length so far
     eof = False
     while not eof:
         chunk = stream.read(CHUNK)
         eof = not chunk
-        buf += chunk
-        start = 0
-        for m in ends.finditer(buf):
-            if m.group() == b"\r" and m.end() == len(buf) and not eof:
-                break  # a \r at the chunk's end may be the first half of \r\n
-            content = buf[start:m.start()]
+        pieces = (buf + chunk).splitlines(keepends=True)
+        buf = b""
+        if pieces and not eof and not pieces[-1].endswith(b"\n"):
+            buf = pieces.pop()  # unfinished, or a \r that may be the first half of \r\n
+        for piece in pieces:
+            content = piece.rstrip(b"\r\n")  # splitlines leaves at most one line end on a piece
+            end = len(piece) - len(content)
             if long_head is not None:
-                yield pos - long_len, long_head, long_len + len(content), m.end() - m.start()
+                yield pos - long_len, long_head, long_len + len(content), end
                 long_head, long_len = None, 0
             else:
-                yield pos + start, content, len(content), m.end() - m.start()
-            start = m.end()
-        pos, buf = pos + start, buf[start:]
-        if eof and buf:
-            if long_head is not None:
-                yield pos - long_len, long_head, long_len + len(buf), 0
-            else:
-                yield pos, buf, len(buf), 0
-            long_head = None
-        elif long_head is not None:
+                yield pos, content, len(content), end
+            pos += len(piece)
+        if long_head is not None:
             long_len, pos, buf = long_len + len(buf), pos + len(buf), b""
         elif len(buf) > cap:
             long_head, long_len, pos, buf = buf[:HEAD], len(buf), pos + len(buf), b""
@@ -250,7 +257,7 @@ def iter_jsonl(stream: IO[bytes], source_file: str, max_record_bytes: int, count
         if offset == 0 and content.startswith(BOM):  # written by Windows tools; not part of the row
             content, offset, size = content[3:], 3, size - 3
             counts["separator_bytes"] += 3
-        if not content.strip():
+        if not content or content.isspace():
             counts["separator_bytes"] += size  # blank lines are not rows
             continue
         if size > max_record_bytes:

@@ -178,3 +178,14 @@ def test_decode_refuses(text, reason):
 def test_bad_record_survives_pickling():
     e = pickle.loads(pickle.dumps(BadRecord("bad_json", "detail")))
     assert (e.reason, e.detail) == ("bad_json", "detail")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7])
+@pytest.mark.parametrize("name,file,data,fmt,expected", [c for c in CASES if "json" in c[1] and "limit" not in c[0]],
+                         ids=[c[0] for c in CASES if "json" in c[1] and "limit" not in c[0]])
+def test_chunk_boundaries_change_nothing(monkeypatch, chunk, name, file, data, fmt, expected):
+    # a \r\n, a BOM or a row split between two reads must be read as if whole
+    from prmflow.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", chunk)
+    test_reader_cases(name, file, data, fmt, expected)
