@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
-from prmflow.sources.arith import GOLD, arith_raw_records, parse_arith
+from prmflow.sources.arith import arith_raw_records, parse_arith
 from prmflow.sources.base import BadRecord, Draft, Parsed, RawRecord, normalise_prompt
 from prmflow.sources.datasets import parse_gsm8k, parse_math500, parse_prm800k, parse_processbench
 from prmflow.sources.generic import parse_generic
-from prmflow.sources.reader import iter_raw_records
+from prmflow.sources.humaneval import parse_humaneval
+from prmflow.sources.reader import FileCount, decode_row, iter_raw_records, read_file
 
 ADAPTERS = {
     "arith": parse_arith,
@@ -16,25 +15,23 @@ ADAPTERS = {
     "math500": parse_math500,
     "processbench": parse_processbench,
     "prm800k": parse_prm800k,
+    "humaneval": parse_humaneval,
     "jsonl": parse_generic,
     "json": parse_generic,
     "parquet": parse_generic,
 }
 
 
-def parse_raw(raw: RawRecord, spec) -> Parsed:
-    """Decode and adapt one raw record; raises BadRecord with a specific reason."""
-    if raw.error is not None:
-        raise raw.error
-    obj = raw.value
-    if obj is None:
-        try:
-            obj = json.loads(raw.text)
-        except json.JSONDecodeError as e:
-            raise BadRecord("bad_json", f"{e.msg} at column {e.colno}") from None
+def parse_raw(raw: RawRecord, spec, repairs: dict | None = None) -> Parsed:
+    """Decode and adapt one raw record; raises BadRecord with a specific reason. Lone surrogates
+    replaced in the row are added to ``repairs["surrogates"]``."""
+    obj, surrogates = decode_row(raw)
+    if repairs is not None and surrogates:
+        repairs["surrogates"] = repairs.get("surrogates", 0) + surrogates
     if not isinstance(obj, dict):
         raise BadRecord("not_an_object", f"row must be a JSON object, got {type(obj).__name__}")
     return ADAPTERS[spec.format](obj, raw, spec)
 
 
-__all__ = ["ADAPTERS", "GOLD", "arith_raw_records", "BadRecord", "Draft", "Parsed", "RawRecord", "iter_raw_records", "normalise_prompt", "parse_raw"]
+__all__ = ["ADAPTERS", "arith_raw_records", "BadRecord", "Draft", "Parsed", "RawRecord", "iter_raw_records", "normalise_prompt", "parse_raw",
+           "FileCount", "read_file"]
