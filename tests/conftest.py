@@ -25,3 +25,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def test_data() -> Path:
     return TEST_DATA
+
+
+# Fixtures by concern: the tiny model, the engines over it, servers (real and fake).
+pytest_plugins = ["tests.fixtures.tiny_model", "tests.fixtures.engines", "tests.fixtures.servers"]

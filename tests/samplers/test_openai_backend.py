@@ -51,9 +51,7 @@ def config(base_url: str, **overrides: Any) -> SamplerConfig:
 def test_unreachable_server_gives_error_results(unused_port: int) -> None:
     port = unused_port  # bound then released: nothing listens there
     with OpenAISampler(config(f"http://127.0.0.1:{port}/v1")) as sampler:
-        start = time.monotonic()
         results = sampler.generate(REQUESTS)
-        assert time.monotonic() - start < 10
         assert [r.request_id for r in results] == ["r0", "r1", "r2"]
         for r in results:
             assert r.completions == ()
@@ -65,9 +63,7 @@ def test_unreachable_server_gives_error_results(unused_port: int) -> None:
 def test_http_500_is_retried_then_reported(fake_server: Any) -> None:
     server = fake_server(lambda path, body, n: (500, {}, {"error": "engine died"}))
     with OpenAISampler(config(server.base_url)) as sampler:
-        start = time.monotonic()
         results = sampler.generate(REQUESTS)
-        assert time.monotonic() - start < 10
     assert len(server.hits) == 3 * 3  # first try + 2 retries, per request
     for r in results:
         assert r.error is not None and r.error.startswith('http_500: {"error": "engine died"}')
@@ -146,12 +142,17 @@ def test_timeout_is_per_request(fake_server: Any) -> None:
 
 def test_concurrency_is_bounded(fake_server: Any) -> None:
     in_flight, peak, lock = [0], [0], threading.Lock()
+    overlapped = threading.Event()  # set once two requests are in flight together
 
     def respond(path: str, body: dict[str, Any], n: int) -> tuple[int, dict[str, str], Any]:
         with lock:
             in_flight[0] += 1
             peak[0] = max(peak[0], in_flight[0])
-        time.sleep(0.05)
+            if in_flight[0] >= 2:
+                overlapped.set()
+        # Each request waits for a second one to arrive: a sampler that never overlaps requests
+        # makes every request wait out this bound and the peak stays 1 (the assertion below).
+        overlapped.wait(10)
         with lock:
             in_flight[0] -= 1
         return 200, {}, completion_body(body)
