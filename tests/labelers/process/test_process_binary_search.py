@@ -259,3 +259,18 @@ def test_fewer_rollouts_than_exhaustive(n, first_dead):
     assert result.first_error == exhaustive.first_error == first_dead - 1
     assert result.rollouts_spent <= m * math.ceil(math.log2(n))
     assert result.rollouts_spent < exhaustive.rollouts_spent == m * (n - 1)
+
+
+def test_run_rounds_abandons_only_the_search_whose_prefix_could_not_be_estimated():
+    # search 0's prefixes are all dead from k=3 on; search 1's engine refuses its first probe
+    searches = [BinarySearch(8, False), BinarySearch(8, False)]
+    calls = []
+
+    def estimate(queries):
+        calls.append(list(queries))
+        return [None if i == 1 else ((0, 4) if k >= 3 else (2, 4)) for i, k in queries]
+
+    results = run_rounds(searches, estimate)
+    assert results[1] is None
+    assert results[0] is not None and results[0].first_error == 2
+    assert all(i == 0 for call in calls[1:] for i, _ in call)  # never asked again for search 1
