@@ -116,9 +116,9 @@ class ReadInput(beam.PTransform):
         #: ((metric, source), n) of input_bytes, record_bytes, separator_bytes, rows_counted; the
         #: pipeline adds it to its tallies so that reconcile() can check rows and bytes per input
         self.tallies = (
-            (raws, files)
-            | "FlattenForBytes" >> beam.Flatten()
-            | "TallyBytes" >> beam.FlatMap(byte_tallies, name)
+            (raws | "RecordBytes" >> beam.FlatMap(byte_tallies, name),  # fused with the read: no record is shipped
+             files | "FileBytes" >> beam.FlatMap(byte_tallies, name))
+            | "FlattenBytes" >> beam.Flatten()
             | "SumBytes" >> beam.CombinePerKey(sum)
         )
         return raws, parsed, dead
