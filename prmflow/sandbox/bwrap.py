@@ -26,9 +26,12 @@ from pathlib import Path
 
 from prmflow.sandbox.limits import Limits
 
-# Runs inside the sandbox as ``python -I -S -c LAUNCHER cpu as fsize nproc nofile uid -- argv...``:
-# set the limits, drop to the sandbox uid (root mode), then exec the program. Exit 125 with a
-# marked line on stderr means the launcher itself failed, which the runner reports as a sandbox error.
+# Runs inside the sandbox as ``python -I -S -c LAUNCHER cpu as fsize nproc nofile uid -- prog.py args...``:
+# set the limits, drop to the sandbox uid (root mode), then run the program as ``__main__`` in this
+# same interpreter (one Python start per execution, not two; -S: the standard library only). Exit 125
+# with a marked line on stderr means the launcher itself failed: the runner reports a sandbox error.
+# After a drop from root the process is not dumpable, so the program cannot open most of
+# /proc/self (fd, environ, maps); nothing a test program needs.
 LAUNCHER = """\
 import os, resource as r, sys
 try:
@@ -44,10 +47,17 @@ try:
         if os.getresuid() != (uid, uid, uid):
             raise OSError("uid not dropped")
     r.setrlimit(r.RLIMIT_NPROC, (nproc, nproc))
-    os.execv(sys.argv[8], sys.argv[8:])
+    sys.argv = sys.argv[8:]
+    with open(sys.argv[0], "rb") as f:
+        source = f.read()
+    main = type(sys)("__main__")
+    main.__file__ = sys.argv[0]
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
 except BaseException as e:
     os.write(2, ("prmflow-sandbox-launcher: %s: %s\\n" % (type(e).__name__, e)).encode())
     os._exit(125)
+exec(compile(source, sys.argv[0], "exec"), main.__dict__)
 """
 LAUNCHER_EXIT = 125
 LAUNCHER_MARK = b"prmflow-sandbox-launcher:"
@@ -108,8 +118,8 @@ def build_argv(
     bwrap: str, python: str, limits: Limits, prog_dir: str, program: list[str], *, root_mode: bool,
     uid: int = -1, status_fd: int | None = None,
 ) -> list[str]:
-    """The full command: bwrap and its mounts, the launcher, then ``program`` (a path in the sandbox
-    and its arguments; a Python program is ``[python, "-I", "/prog/x.py", ...]``)."""
+    """The full command: bwrap and its mounts, then the launcher running ``program`` (a Python file's
+    path in the sandbox, e.g. ``/prog/x.py``, and its arguments)."""
     ns = (
         ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         if root_mode

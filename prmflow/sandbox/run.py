@@ -93,12 +93,12 @@ class Sandbox:
         try:
             prog_dir = write_program_dir(self.tmp_parent, files, uid)
             if self.mode == "bwrap":
-                program = [self.python, "-I", f"{PROG_DIR}/{argv[0]}", *argv[1:]]
+                program = [f"{PROG_DIR}/{argv[0]}", *argv[1:]]
                 status_r, status_w = os.pipe()
                 cmd = build_argv(self.bwrap, self.python, self.limits, prog_dir, program,
                                  root_mode=self.root_mode, uid=uid, status_fd=status_w)
                 return self._execute(cmd, stdin, started, status_r, status_w, cwd=None)
-            program = [self.python, "-I", os.path.join(prog_dir, argv[0]), *argv[1:]]
+            program = [os.path.join(prog_dir, argv[0]), *argv[1:]]
             cmd = _unsandboxed(self.python, self.limits, program)
             return self._execute(cmd, stdin, started, None, None, cwd=prog_dir)
         except OSError as e:

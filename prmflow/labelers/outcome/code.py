@@ -22,6 +22,7 @@ variable ``PRMFLOW_ALLOW_UNSANDBOXED=1`` acknowledges the risk.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -169,9 +170,11 @@ def verdict(result: Result, nonce: str, partial: bool, name: str = "code") -> Ou
     for line in result.stdout.decode("utf-8", errors="replace").splitlines():
         if line.startswith(prefix):
             try:
-                events.append(json.loads(line[len(prefix):]))
-            except json.JSONDecodeError:
-                pass
+                event = ast.literal_eval(line[len(prefix):])
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                continue
+            if isinstance(event, dict):
+                events.append(event)
     by_kind = {e.get("event"): e for e in events}
     if result.status == "sandbox_error":
         return Outcome(None, name, "sandbox_error", None, result.detail)
