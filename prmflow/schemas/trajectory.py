@@ -31,7 +31,7 @@ class Trajectory:
     outcome: float | None = col(pa.float64(), "our verdict in [0, 1]; null when it could not be judged", default=None)
     outcome_source: str | None = col(pa.string(), "labeler that produced outcome: math | exact | numeric | ...", default=None)
     outcome_status: str | None = col(
-        pa.string(), "ok | no_answer | no_reference | parse_error | timeout | error", default=None
+        pa.string(), "ok | no_answer | no_reference | parse_error | timeout | crash | sandbox_error | error", default=None
     )
     outcome_detail: str | None = col(pa.string(), "why the status is not ok", default=None)
     gold_outcome: float | None = col(pa.float64(), "imported truth: 1.0 / 0.0, null = unknown", default=None)
