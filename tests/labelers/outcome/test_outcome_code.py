@@ -145,7 +145,7 @@ PLAIN_TESTS = "assert add(1, 2) == 3\nassert add(2, 2) == 4\nassert add(0, 0) ==
     ("", False, 0.0, "no_answer", "empty solution"),
 ])
 def test_verdicts(solution, partial, value, status, detail):
-    labeler = CodeLabeler(CodeConfig(timeout_s=3, partial=partial, max_output_bytes=1 << 16, memory_mb=256))
+    labeler = CodeLabeler(CodeConfig(timeout_s=5, partial=partial, max_output_bytes=1 << 16, memory_mb=256))
     out = labeler.label(solution, PLAIN_TESTS)
     assert (out.value, out.status, out.source) == (value, status, "code"), out
     if detail is None:
