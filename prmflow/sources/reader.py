@@ -269,14 +269,14 @@ def iter_jsonl(stream: IO[bytes], source_file: str, max_record_bytes: int, count
 
 
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # an undecodable byte, as "surrogateescape" decodes it
-_SPACE = re.compile(r"\s*")
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace: one byte each, unlike \s
 _BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]|"', re.S)
-_SCALAR_END = re.compile(r"[,\]\n\r]")
+_SCALAR_END = re.compile(r"[,\]\n\r{\[]")  # after junk, a bracket may start the next good value
 
 
 def _resync(text: str, pos: int) -> int:
     """Where a value that failed to decode at ``pos`` ends: its brackets balanced (strings skipped),
-    for an object or array; the next comma, ``]`` or line end for anything else; else the text's end
+    for an object or array; the next comma, bracket or line end for anything else; else the text's end
     (a truncated last element). Later elements then decode on their own, not as part of this one."""
     if text[pos] in "{[":
         depth = 0
@@ -317,12 +317,14 @@ def iter_json(stream: IO[bytes], source_file: str, max_record_bytes: int, counts
     offset = bom  # byte offset of text[pos]
     in_array = False
     while True:
-        # the separators before the next value: whitespace; in an array also its ``[``, commas and ``]``
+        # the separators before the next value: whitespace, commas; in an array also its ``[`` and ``]``
         start = pos
         while True:
             pos = _SPACE.match(text, pos).end()
-            if pos < n and (text[pos] == "," and in_array or text[pos] == "]" and in_array):
-                in_array = text[pos] == ","
+            if in_array and pos < n and text[pos] in ",]":
+                in_array = text[pos] == ","  # "]" closes the array; what follows is read as objects
+                pos += 1
+            elif pos < n and text[pos] == "," and index > 0:  # objects separated by commas, no brackets
                 pos += 1
             elif pos < n and text[pos] == "[" and index == 0 and not in_array and start == 0:
                 in_array = True

@@ -70,6 +70,7 @@ CASES = [
     ("not UTF-8 element only", "a.json", b'[{"a": "\xff"}, ' + R + b"]", "processbench", [(0, "not_utf8"), (1, None)]),
     ("concatenated objects, garbage after", "a.json", R + b"\n" + R + b" trailing", "processbench",
      [(0, None), (1, None), (2, "bad_json")]),
+    ("objects separated by commas", "a.json", R + b",\n" + R + b",", "processbench", [(0, None), (1, None)]),
     ("integer of 4301 digits", "a.json", b"[" + b"9" * 4301 + b", " + R + b"]", "processbench", [(0, "bad_value"), (1, None)]),
     ("empty file", "a.jsonl", b"", "gsm8k", []),
     # a CSV named .parquet, a truncated Parquet file: ArrowInvalid killed the run
@@ -189,3 +190,10 @@ def test_chunk_boundaries_change_nothing(monkeypatch, chunk, name, file, data, f
 
     monkeypatch.setattr(reader, "CHUNK", chunk)
     test_reader_cases(name, file, data, fmt, expected)
+
+
+def test_unicode_space_between_elements_is_a_bad_element_not_lost_bytes():
+    # U+00A0 is not JSON whitespace; counted as a separator it would break the byte accounting
+    records, count = read("a.json", b"[" + R + b",\xc2\xa0" + R + b"]", "processbench")
+    assert [r.error.reason if r.error else None for r in records] == [None, "bad_json", None]
+    assert count.bytes_read == sum(r.size for r in records) + count.separator_bytes
