@@ -26,6 +26,22 @@ import time
 WATCH_INTERVAL_S = 0.5
 
 
+def _stat_fields(stat: str) -> list[str]:
+    # The command name (field 2) may hold spaces and ')'; after its last ')' come state (field 3),
+    # ppid (4), ..., starttime (22).
+    return stat.rsplit(")", 1)[1].split()
+
+
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (/proc); None if it is gone or there is no /proc.
+    With the pid, it names a process even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(_stat_fields(f.read().decode("ascii", "replace"))[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def process_table() -> dict[int, tuple[int, int]]:
     """pid -> (parent pid, start ticks) for every process, from /proc (empty where there is none)."""
     table = {}
@@ -41,9 +57,7 @@ def process_table() -> dict[int, tuple[int, int]]:
                 stat = f.read().decode("ascii", "replace")
         except OSError:
             continue  # exited meanwhile
-        # The command name (field 2) may hold spaces and ')'; after its last ')' come state, ppid,
-        # ..., and starttime, the 22nd field overall.
-        fields = stat.rsplit(")", 1)[1].split()
+        fields = _stat_fields(stat)
         table[int(name)] = (int(fields[1]), int(fields[19]))
     return table
 

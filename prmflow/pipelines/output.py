@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass
 from apache_beam.io.filesystems import FileSystems
 
 from prmflow.config import ConfigError
+from prmflow.reaper import start_ticks
 from prmflow.schemas import TABLES
 
 log = logging.getLogger("prmflow")
@@ -88,7 +89,7 @@ class Holder:
     def this_process(cls, run_id: str, config: str) -> Holder:
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         pid = os.getpid()
-        return cls(pid, socket.gethostname(), now, process_start_ticks(pid), run_id, config)
+        return cls(pid, socket.gethostname(), now, start_ticks(pid), run_id, config)
 
     def describe(self) -> str:
         return f"pid {self.pid} on host {self.host}, started {self.started}"
@@ -103,18 +104,8 @@ class Holder:
             return False
         except PermissionError:  # exists, owned by another user
             pass
-        ticks = process_start_ticks(self.pid)
+        ticks = start_ticks(self.pid)
         return not (self.process_start is not None and ticks is not None and ticks != self.process_start)
-
-
-def process_start_ticks(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    # the command name (field 2) may contain spaces and parentheses; fields after its last ')' are fixed
-    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def check_writable(out_dir: str) -> None:

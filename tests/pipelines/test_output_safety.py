@@ -21,7 +21,8 @@ from prmflow.cli import main
 from prmflow.config import ConfigError
 from prmflow.pipelines import output
 from prmflow.pipelines.common import SUCCESS, beam_options, unparseable_beam_args
-from prmflow.pipelines.output import LOCK, STAGING_PREFIX, Holder, OutputLocked, publishing
+from prmflow.pipelines.output import LOCK, STAGING_PREFIX, Holder, OutputLocked, PublishError, publishing
+from prmflow.reaper import start_ticks
 from prmflow.schemas import TABLES
 
 # -- the publication protocol, without a pipeline ---------------------------------------------------
@@ -69,6 +70,31 @@ def test_failing_rerun_leaves_the_last_good_output(tmp_path):
     assert _leftovers(out) == []
 
 
+def test_publish_failing_part_way_keeps_both_outputs_and_says_where(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    with publishing(str(out), True, "cfg-a") as staging:
+        _stage(staging, "old")
+    moves = []
+    real_move = output._move
+
+    def failing_move(src, dst):  # the disk fills up after the old tables were moved aside
+        if len(moves) == len(TABLES) + 2:
+            raise OSError(28, "No space left on device")
+        moves.append(src)
+        real_move(src, dst)
+
+    monkeypatch.setattr(output, "_move", failing_move)
+    with pytest.raises(PublishError) as e, publishing(str(out), True, "cfg-b") as staging:
+        _stage(staging, "new")
+    replaced, kept = [out / n for n in _leftovers(out)]
+    assert replaced.name.startswith(".prmflow-replaced-") and kept.name.startswith(STAGING_PREFIX)
+    assert f"the new output is under {kept}, the previous one under {replaced}" in str(e.value)
+    assert not (out / SUCCESS).exists() and not (out / LOCK).exists()  # unreadable, but not locked
+    assert pq.read_table(replaced / "steps").column("marker")[0].as_py() == "old"
+    assert pq.read_table(out / "problems").column("marker")[0].as_py() == "new"  # moved before the failure
+    assert pq.read_table(kept / "steps").column("marker")[0].as_py() == "new"
+
+
 def test_overwrite_false_refuses_a_finished_run_before_locking(tmp_path):
     out = tmp_path / "out"
     with publishing(str(out), True, "cfg-a") as staging:
@@ -98,7 +124,7 @@ def _dead_pid() -> int:
 
 def _holder(**changes) -> dict:
     base = {"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00",
-            "process_start": output.process_start_ticks(os.getpid()), "run_id": "r", "config": "c"}
+            "process_start": start_ticks(os.getpid()), "run_id": "r", "config": "c"}
     return {**base, **changes}
 
 
