@@ -126,8 +126,7 @@ def build(p, config: RunConfig, out_dir: str) -> None:
     tallies.append(duplicates)
 
     labeled = (
-        items
-        | "Redistribute" >> beam.Reshuffle()
+        items  # DedupeTrajectories' shuffle already spreads the trajectories over workers
         | "AttachGold" >> beam.ParDo(AttachGold())
         | "LabelOutcomes" >> beam.ParDo(LabelOutcomes(config.outcome))
     )

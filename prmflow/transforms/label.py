@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import apache_beam as beam
 
@@ -15,6 +16,8 @@ from prmflow.schemas import Problem, Trajectory, to_row
 from prmflow.sources import BadRecord, Parsed, normalise_prompt
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
 from prmflow.transforms.progress import Progress
+
+log = logging.getLogger("prmflow")
 
 
 def join_reference(parsed: Parsed, references: dict[str, str] | None) -> Parsed:
@@ -41,14 +44,18 @@ class SegmentDrafts(beam.DoFn):
         for i, draft in enumerate(parsed.drafts):
             self.drafts.inc()
             try:
-                yield parsed.problem, from_draft(parsed.problem, draft, self.config, self.max_steps)
-            except BadRecord as e:
-                count_dead("segment", e.reason)
+                trajectory = from_draft(parsed.problem, draft, self.config, self.max_steps)
+            except Exception as e:  # noqa: BLE001 - a solution that breaks segmentation is its own dead letter
+                if not isinstance(e, BadRecord):
+                    e = BadRecord("unexpected_error", f"{type(e).__name__}: {e}")
                 raw = f"problem_id={parsed.problem.problem_id} solution={i}\n{draft.text or draft.steps!r}"
+                count_dead("segment", e.reason)
                 yield beam.pvalue.TaggedOutput(DEAD, dataclasses.replace(
                     dead_letter("segment", parsed.problem.source, e, raw_text=raw),
                     source_file=parsed.problem.source_file, location=parsed.problem.source_index,
                 ))
+                continue
+            yield parsed.problem, trajectory
 
 
 class AttachGold(beam.DoFn):
@@ -56,7 +63,11 @@ class AttachGold(beam.DoFn):
 
     def process(self, item: tuple[Problem, Trajectory]):
         problem, trajectory = item
-        trajectory, status = attach_gold(problem, trajectory)
+        try:
+            trajectory, status = attach_gold(problem, trajectory)
+        except Exception:  # noqa: BLE001 - no gold is a loss of truth, not of the row: counted, kept
+            log.exception("gold failed for trajectory %s", trajectory.trajectory_id)
+            status = "error"
         if status != "none":
             beam.metrics.Metrics.counter(NAMESPACE, f"gold_{status}").inc()
         yield problem, trajectory

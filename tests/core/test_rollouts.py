@@ -3,9 +3,9 @@
 import pytest
 
 from prmflow.core.rollouts import Estimate, ProcessConfig, RolloutCompletion, label_batch
-from prmflow.schemas import Problem
 from prmflow.core.segment import segment_given
 from prmflow.core.trajectories import from_segmentation
+from prmflow.schemas import Problem
 
 PROBLEM = Problem(problem_id="p", source="s", domain="math", prompt="q", reference_answer="1")
 

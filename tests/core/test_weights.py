@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from prmflow.pipelines.label import run
 from prmflow.core.weights import WeightsConfig, kept_counts, row_weight
+from prmflow.pipelines.label import run
 
 
 def row(score, outcome, column="prm_score"):

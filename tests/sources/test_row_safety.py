@@ -7,12 +7,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from prmflow.config import InputConfig
+from prmflow.core.dead_letters import DETAIL_CHARS as MAX_DETAIL_CHARS
+from prmflow.core.dead_letters import record_dead_letter as dead_letter
 from prmflow.schemas import Problem, Trajectory, to_row
 from prmflow.schemas.dead_letter import DEAD_LETTER_SCHEMA
 from prmflow.sources import BadRecord, RawRecord, parse_raw
 from prmflow.sources.base import MAX_DEPTH, clean_value, number_list
 from prmflow.sources.duplicates import keep_first_read
-from prmflow.transforms.dead_letters import MAX_DETAIL_CHARS, dead_letter
 from prmflow.transforms.write import write_rows
 
 
