@@ -11,6 +11,7 @@ A reference that can't be parsed is a ``parse_error``, never a wrong solution.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -68,8 +69,9 @@ def _tidy_answer(answer: str) -> str:
 
 # --- the Math-Verify side, run in a worker process ------------------------------------------------
 
-_GOLD_CACHE: OrderedDict[str, list] = OrderedDict()
-_GOLD_CACHE_SIZE = 4096
+_PARSED: OrderedDict[str, list] = OrderedDict()
+_PARSED_SIZE = 4096
+_PARSED_LOCK = threading.Lock()  # in-process labelers may share it between threads
 
 
 def _has_expression(parsed: list) -> bool:
@@ -98,15 +100,19 @@ def _parse(text: str) -> list:
     return parsed
 
 
-def _parse_gold(reference: str) -> list:
-    """Math-Verify's parse of the reference, cached: a run grades many solutions per problem."""
-    gold = _GOLD_CACHE.get(reference)
-    if gold is None:
-        gold = _parse(reference) if _balanced(reference) else []
-        _GOLD_CACHE[reference] = gold
-        if len(_GOLD_CACHE) > _GOLD_CACHE_SIZE:
-            _GOLD_CACHE.popitem(last=False)
-    return gold
+def _parse_cached(text: str) -> list:
+    """``_parse``, remembered: a run grades many solutions per problem, and their answers repeat."""
+    with _PARSED_LOCK:
+        parsed = _PARSED.get(text)
+        if parsed is not None:
+            _PARSED.move_to_end(text)
+            return parsed
+    parsed = _parse(text)
+    with _PARSED_LOCK:
+        _PARSED[text] = parsed
+        if len(_PARSED) > _PARSED_SIZE:
+            _PARSED.popitem(last=False)
+    return parsed
 
 
 def math_verdict(
@@ -119,12 +125,12 @@ def math_verdict(
 
     # It warns on every call that we disabled its signal-based timeouts; the pool enforces ours.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    gold = _parse_gold(reference)
+    gold = _parse_cached(reference) if _balanced(reference) else []
     if not _has_expression(gold):
         return None, "parse_error", f"reference {reference[:200]!r} could not be parsed as math"
     if answer is None:
         return 0.0, "no_answer", "the solution states no answer"
-    pred = _parse(f"\\boxed{{{answer}}}" if how == "boxed" else answer)
+    pred = _parse_cached(f"\\boxed{{{answer}}}" if how == "boxed" else answer)
     if not pred:
         return 0.0, "no_answer", f"the stated answer {answer[:200]!r} is not math"
     ok = verify(gold, pred, float_rounding=float_rounding, timeout_seconds=None)

@@ -1,0 +1,188 @@
+"""Grading speed: prmflow's ``math`` labeler vs plain Math-Verify, on the same pairs, in one run.
+
+Each section grades the same (answer, reference) pairs twice, once with plain Math-Verify,
+``verify(parse(ref), parse(ans))`` with its defaults, and once with ``MathLabeler().label(ans, ref)``
+(its default config: the plain-number fast path, Math-Verify in the per-process worker pool under a
+5 s limit), and prints pairs/s of each, the ratio, and how many verdicts differ where plain
+Math-Verify read both sides.
+
+- numeric: GSM8K test answers (``#### N``): each reference against itself, a perturbed value and
+  equivalent rewritings ("$N", "N dollars", "N.0", "1,234", "The answer is N.", "A: N").
+- latex: MATH500 answers, in ``$...$``: each against itself, ``\\boxed{}``, equivalent rewritings
+  (``\\dfrac`` for ``\\frac``, no ``\\left``/``\\right``) and a perturbed value (one digit changed).
+
+Goal (issue 9): >= 10x plain Math-Verify on numeric answers, >= 1x on LaTeX, identical verdicts.
+
+    .venv/bin/python bench/grading.py [--sections numeric,latex] [--limit N]
+
+A section is a function ``(args) -> dict`` registered in ``SECTIONS``; it prints its own lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+DATA = Path(os.environ.get("PRMFLOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+# --- pairs ----------------------------------------------------------------------------------------
+
+def _perturb_number(n: str) -> str:
+    v = int(n.replace(",", "")) if re.fullmatch(r"-?[\d,]+", n) else float(n)
+    return str(v + 1) if isinstance(v, int) else f"{v * 2:g}"
+
+
+def gsm8k_pairs(limit: int | None) -> list[tuple[str, str]]:
+    rows = [json.loads(line) for line in open(DATA / "gsm8k" / "test.jsonl")][:limit]
+    pairs = []
+    for r in rows:
+        ref = r["answer"].split("####")[-1].strip()
+        n = ref.replace(",", "")
+        answers = [ref, _perturb_number(ref), f"${ref}", f"{ref} dollars", f"The answer is {ref}.", f"A: {ref}"]
+        if re.fullmatch(r"-?\d+", n):
+            answers.append(f"{n}.0")
+            if abs(int(n)) >= 1000:
+                answers.append(f"{int(n):,}")
+        pairs += [(a, ref) for a in answers]
+    return pairs
+
+
+def _perturb_latex(ref: str) -> str | None:
+    m = re.search(r"\d", ref)
+    if m is None:
+        return None
+    d = str((int(m.group()) + 1) % 10)
+    return ref[: m.start()] + d + ref[m.end() :]
+
+
+def math500_pairs(limit: int | None) -> list[tuple[str, str]]:
+    rows = [json.loads(line) for line in open(DATA / "math500" / "test.jsonl")][:limit]
+    pairs = []
+    for r in rows:
+        ref = r["answer"].strip()
+        answers = {f"${ref}$", f"\\boxed{{{ref}}}"}
+        for rewrite in (ref.replace("\\frac", "\\dfrac"), re.sub(r"\\(?:left|right)(?=[()\[\]|.])", "", ref)):
+            if rewrite != ref:
+                answers.add(f"${rewrite}$")
+        wrong = _perturb_latex(ref)
+        if wrong is not None:
+            answers.add(f"${wrong}$")
+        pairs += [(a, f"${ref}$") for a in sorted(answers)]
+    return pairs
+
+
+# --- the two graders ------------------------------------------------------------------------------
+
+class PlainMathVerify:
+    """``verify(parse(ref), parse(ans))`` with Math-Verify's defaults; None where it read nothing."""
+
+    def __init__(self) -> None:
+        from math_verify import parse, verify
+
+        self._parse, self._verify = parse, verify
+
+    def grade(self, answer: str, reference: str) -> bool | None:
+        gold, pred = self._parse(reference), self._parse(answer)
+        ok = self._verify(gold, pred)
+        return ok if gold and pred else None
+
+    def close(self) -> None:
+        pass
+
+
+class Prmflow:
+    """``MathLabeler().label(ans, ref)`` with its defaults: fast path, worker pool, 5 s limit."""
+
+    def __init__(self) -> None:
+        from prmflow.labelers.outcome.math import MathLabeler
+
+        self._labeler = MathLabeler()
+
+    def grade(self, answer: str, reference: str) -> bool | None:
+        outcome = self._labeler.label(answer, reference)
+        return None if outcome.value is None else outcome.value == 1.0
+
+    def close(self) -> None:
+        self._labeler.close()
+
+
+BLOCK = 50
+
+
+def compare(name: str, pairs: list[tuple[str, str]]) -> dict:
+    """Both graders over the same pairs, alternating blocks of ``BLOCK`` pairs, so that a busy
+    machine slows both alike. Both first grade the same warm-up pairs (off the clock): Math-Verify's
+    LaTeX parser (ANTLR) is slow until its tables are built, in each process once."""
+    graders = {"plain": PlainMathVerify(), "prmflow": Prmflow()}
+    seconds = dict.fromkeys(graders, 0.0)
+    verdicts: dict[str, list[bool | None]] = {g: [] for g in graders}
+    try:
+        warm = pairs[:: max(1, len(pairs) // 20)][:20]
+        for grader in graders.values():
+            for answer, reference in warm:
+                grader.grade(answer, reference)
+        for b in range(0, len(pairs), BLOCK):
+            block = pairs[b : b + BLOCK]
+            for g, grader in graders.items():
+                start = time.perf_counter()
+                verdicts[g] += [grader.grade(answer, reference) for answer, reference in block]
+                seconds[g] += time.perf_counter() - start
+    finally:
+        for grader in graders.values():
+            grader.close()
+    plain, ours = verdicts["plain"], verdicts["prmflow"]
+    read = [i for i, v in enumerate(plain) if v is not None]
+    differ = [i for i in read if ours[i] != plain[i]]
+    result = {
+        "section": name, "pairs": len(pairs), "plain_pairs_per_s": len(pairs) / seconds["plain"],
+        "prmflow_pairs_per_s": len(pairs) / seconds["prmflow"], "speedup": seconds["plain"] / seconds["prmflow"],
+        "plain_read_both": len(read), "verdicts_differ": len(differ), "equal": sum(bool(plain[i]) for i in read),
+    }
+    print(f"{name:8s} {len(pairs):6d} pairs ({result['equal']} equal) | plain math-verify "
+          f"{result['plain_pairs_per_s']:7.0f} pairs/s | prmflow {result['prmflow_pairs_per_s']:7.0f} pairs/s | "
+          f"{result['speedup']:5.1f}x | verdicts differ on {len(differ)} of {len(read)} pairs plain math-verify read")
+    for i in differ[:10]:
+        print(f"    differs: answer={pairs[i][0]!r} reference={pairs[i][1]!r} plain={plain[i]} prmflow={ours[i]}")
+    return result
+
+
+def numeric(args) -> dict:
+    return compare("numeric", gsm8k_pairs(args.limit))
+
+
+def latex(args) -> dict:
+    return compare("latex", math500_pairs(args.limit))
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {"numeric": numeric, "latex": latex}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated, of {list(SECTIONS)}")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N problems of each data set")
+    parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+    args = parser.parse_args(argv)
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    names = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(names) - set(SECTIONS))
+    if unknown:
+        parser.error(f"--sections: unknown {unknown}; known: {list(SECTIONS)}")
+    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; data: {DATA}")
+    results = [SECTIONS[name](args) for name in names]
+    if args.json:
+        print(json.dumps(results))
+    return results
+
+
+if __name__ == "__main__":  # the guard matters: the pool's spawned workers import this module
+    sys.exit(0 if main() else 1)
