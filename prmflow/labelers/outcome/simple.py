@@ -6,7 +6,13 @@ import math
 import re
 from dataclasses import dataclass
 
-from prmflow.labelers.outcome.base import Outcome, clean_number_text, extract_answer, first_number
+from prmflow.labelers.outcome.base import (
+    Outcome,
+    clean_number_text,
+    extract_answer,
+    find_answer,
+    first_number,
+)
 
 
 def normalise(s: str) -> str:
@@ -49,12 +55,18 @@ class NumericConfig:
     """Absolute tolerance, for answers near zero."""
 
     def __post_init__(self) -> None:
-        if self.rel_tol < 0 or self.abs_tol < 0:
-            raise ValueError(f"outcome.rel_tol and abs_tol must be >= 0, got {self.rel_tol}, {self.abs_tol}")
+        self._verify_args()
+
+    def _verify_args(self) -> None:
+        for name in ("rel_tol", "abs_tol"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"outcome.options.{name} must be a finite number >= 0, got {v!r}")
 
 
 class NumericLabeler:
-    """The first number of the stated answer equals the reference's within tolerance."""
+    """The first number of the stated answer (``find_answer``: a marked answer, else the last stated
+    quantity) equals the reference's within tolerance."""
 
     name = "numeric"
 
@@ -68,7 +80,7 @@ class NumericLabeler:
         ref = first_number(ref_text if ref_text is not None else reference)
         if ref is None:
             return Outcome(None, self.name, "parse_error", None, f"reference {reference!r} has no number")
-        answer = _answer_or_last_line(solution)
+        answer = find_answer(solution).answer
         value = first_number(answer) if answer else None
         if value is None:
             return Outcome(0.0, self.name, "no_answer", answer, "no number in the stated answer")

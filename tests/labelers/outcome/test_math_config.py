@@ -40,3 +40,17 @@ def test_bad_options_are_refused_at_load(options, message):
 
 def test_good_options_pass():
     assert parse_options("math", {"timeout_s": 2, "float_rounding": 3}) == MathConfig(timeout_s=2, float_rounding=3)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"rel_tol": -1}, "outcome.options.rel_tol must be a finite number >= 0, got -1"),
+        ({"abs_tol": "0.1"}, "outcome.options.abs_tol must be a finite number >= 0, got '0.1'"),
+        ({"rel_tol": float("nan")}, "rel_tol must be .* got nan"),
+        ({"abs_tol": False}, "abs_tol must be .* got False"),
+    ],
+)
+def test_bad_numeric_options_are_refused_at_load(options, message):
+    with pytest.raises(ValueError, match=message):
+        parse_options("numeric", options)
