@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ def math_spans(text: str) -> list[tuple[int, int, str]]:
     "$" is a currency sign.
     """
     spans: list[tuple[int, int, str]] = []
+    closers = [m.start() for m in _DOLLAR_CLOSER.finditer(text)]
     n, i = len(text), 0
     while i < n:
         c = text[i]
@@ -112,7 +114,7 @@ def math_spans(text: str) -> list[tuple[int, int, str]]:
                 continue
             i += 2
             continue
-        j = _dollar_closer(text, i)
+        j = _dollar_closer(text, i, closers)
         if j is not None and is_math(text[i + 1 : j]):
             spans.append((i, j + 1, text[i + 1 : j]))
             i = j + 1
@@ -121,18 +123,23 @@ def math_spans(text: str) -> list[tuple[int, int, str]]:
     return spans
 
 
-def _dollar_closer(text: str, i: int) -> int | None:
-    n = len(text)
-    if i + 1 >= n or text[i + 1].isspace():
+_MAX_INLINE_MATH = 1000  # characters: a "formula" longer than this is prose between two prices
+
+
+# A "$" that may close a formula: a non-space (and not a backslash) before it, no digit after it.
+_DOLLAR_CLOSER = re.compile(r"(?<=[^\s\\])\$(?!\d)")
+
+
+def _dollar_closer(text: str, i: int, closers: list[int]) -> int | None:
+    if i + 1 >= len(text) or text[i + 1].isspace():
         return None
-    j = i + 1
-    while True:
-        j = text.find("$", j)
-        if j < 0 or "\n\n" in text[i:j]:
-            return None
-        if text[j - 1] != "\\" and not text[j - 1].isspace() and not (j + 1 < n and text[j + 1].isdigit()):
-            return j
-        j += 1
+    k = bisect.bisect_right(closers, i + 1)  # not i + 1 itself: "$$" is not an empty formula
+    if k == len(closers):
+        return None
+    j = closers[k]
+    if j - i > _MAX_INLINE_MATH or text.find("\n\n", i, j) >= 0:
+        return None
+    return j
 
 
 _TRAILING_UNIT = re.compile(r"(?<=\S)\s*\\(?:text|mbox|mathrm)\s*\{[^{}]*\}\s*$")
@@ -157,8 +164,8 @@ _HASHES = re.compile(r"####[ \t]*([^\n]*)")
 # "A: 72", "Answer: 72", "**Answer:** 72", "**Final Answer**: 72", "### Final Answer" (then the
 # answer on the lines below), at the start of a line. "A" is case-sensitive: "a:" starts list items.
 _ANSWER_LINE = re.compile(
-    r"^[ \t>#*_-]*(?:(?i:final[ \t]+answer|answer)|A)[ \t]*(?:\*\*|__)?[ \t]*(?::|：|(?=\*\*[ \t]*$|[ \t]*$))"
-    r"[ \t]*(?:\*\*|__)?[ \t]*(?P<rest>[^\n]*)$",
+    r"^[ \t>#*_-]*(?:(?i:final[ \t]+answer|answer)[ \t]*(?:\*\*|__)?[ \t]*(?::|：|(?=(?:\*\*|__)?[ \t]*$))"
+    r"|A[ \t]*:)[ \t]*(?:\*\*|__)?[ \t]*(?P<rest>[^\n]*)$",
     re.MULTILINE,
 )
 # "the answer is 18", "The final answer is: 18", "so the answer: 18", inside a sentence; the answer
@@ -213,7 +220,7 @@ def extract_answer(text: str) -> tuple[str | None, str]:
         end = _SENTENCE_END.search(text, phrase.end())
         rest = _tidy(text[phrase.end() : end.start() if end else len(text)])
         if not rest:
-            return find_answer(text[phrase.end() :]).answer, "answer-is"
+            return _unmarked(text[phrase.end() :]).answer, "answer-is"
         if is_prose(rest):
             return _first_quantity(rest), "answer-is"
         return rest, "answer-is"
@@ -232,8 +239,8 @@ def _after_marker(text: str, at: int, rest: str) -> str | None:
     if rest and not is_prose(rest):
         return rest
     # "A:" then the worked solution, "### Final Answer" then the answer below, or "Answer: she pays
-    # $7": what the text from here on states.
-    return find_answer(text[at:]).answer
+    # $7": what the text from here on states (it has no marker: this one was the last).
+    return _unmarked(text[at:]).answer
 
 
 _QUANTITY_TEXT = (
@@ -270,6 +277,11 @@ def find_answer(text: str) -> Stated:
     answer, how = extract_answer(text)
     if how != "none":
         return Stated(answer, how)
+    return _unmarked(text)
+
+
+def _unmarked(text: str) -> Stated:
+    """The last quantity a text without answer markers states (see ``find_answer``)."""
     text = _CALCULATOR_NOTE.sub("", text).strip()
     if not text:
         return Stated(None, "none")

@@ -153,3 +153,14 @@ def test_find_answer_says_how():
     assert find_answer(HELD_BACK).how == "marker"
     assert find_answer("So she pays 2 + 3 = 5 dollars in all.").how == "last-result"
     assert find_answer("nothing here").how == "none"
+
+
+@pytest.mark.parametrize(
+    "solution",
+    ["A:\n" * 50_000, "$1x " * 100_000, "$" * 200_000, "The answer is " * 50_000, "**" * 100_000,
+     "Answer:\n" * 30_000, "<<" * 100_000 + ">>"],
+)
+def test_adversarial_text_gets_a_verdict(labeler, solution):
+    """Extraction runs in-process, outside the time limit: it must stay linear and never recurse
+    once per marker (50,000 "A:" lines once meant 50,000 nested calls)."""
+    assert labeler.label(solution, "5").status in ("ok", "no_answer")
