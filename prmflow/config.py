@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -24,8 +24,11 @@ from prmflow.core.rollouts import ProcessConfig
 from prmflow.core.section import ConfigError, from_mapping, require
 from prmflow.core.segment import SegmentConfig
 from prmflow.core.weights import WeightsConfig
-from prmflow.labelers.outcome import OUTCOME_LABELERS, parse_options
+from prmflow.labelers.outcome import LABELERS, OUTCOME_LABELERS, parse_options
 from prmflow.samplers.base import SamplerConfig
+
+if TYPE_CHECKING:
+    from prmflow.judge import JudgeConfig
 
 FORMATS = ("arith", "gsm8k", "math500", "processbench", "prm800k", "humaneval", "jsonl", "json", "parquet")
 DOMAINS = ("math", "arith", "code", "general")
@@ -38,7 +41,7 @@ GENERIC_FIELDS = (
     "gold_outcome", "gold_first_error", "gold_step_labels", "step_scores", "domain", "tests",
 )
 # Top-level sections that configure stages; each is a typed field of RunConfig.
-STAGE_SECTIONS = ("sampler", "sampling", "process", "consistency")
+STAGE_SECTIONS = ("sampler", "sampling", "process", "consistency", "judge")
 
 __all__ = ["ConfigError", "InputConfig", "OutcomeConfig", "RunConfig", "load_config", "parse_config"]
 
@@ -177,6 +180,8 @@ class RunConfig:
     """Step labels from rollouts; None labels steps from the outcome alone."""
     consistency: WeightsConfig | None = None
     """MetaStone-S1 consistency weights over the steps table; None writes no weights."""
+    judge: JudgeConfig | None = None
+    """An LLM judge's verdicts on every trajectory (and consensus with the process labels)."""
     as_written: str = "{}"
     """The YAML mapping as loaded (canonical JSON): recorded in the manifest and hashed into the
     config digest, never parsed again."""
@@ -243,7 +248,7 @@ def parse_config(data: Any, where: str = "config") -> RunConfig:
         kwargs["outcome"] = OutcomeConfig.from_mapping(data["outcome"] or {})
     if data.get("sampler") is not None:
         sampler = from_mapping(SamplerConfig, {"seed": seed, **_mapping(data["sampler"], "sampler")}, "sampler")
-        _check_model(sampler)
+        _check_model(sampler, "sampler")
         kwargs["sampler"] = sampler
     if "sampling" in data:
         kwargs["sampling"] = from_mapping(SamplingConfig, data["sampling"], "sampling")
@@ -251,6 +256,17 @@ def parse_config(data: Any, where: str = "config") -> RunConfig:
         kwargs["process"] = from_mapping(ProcessConfig, data["process"], "process")
     if "consistency" in data:
         kwargs["consistency"] = WeightsConfig.from_mapping(data["consistency"])
+    if "judge" in data:
+        from prmflow.judge import JudgeConfig
+
+        judge = _mapping(data["judge"], "judge")
+        sampler = {"seed": seed, **_mapping(judge.get("sampler") or {}, "judge.sampler")}
+        kwargs["judge"] = from_mapping(JudgeConfig, {**judge, "sampler": sampler}, "judge")
+        _check_model(kwargs["judge"].sampler, "judge.sampler")
+    outcome = kwargs.get("outcome")
+    if outcome is not None and LABELERS[outcome.labeler].section == "judge":
+        require(kwargs.get("judge") is not None, "judge", "set when outcome.labeler is 'judge' (the judge's model)", None)
+        kwargs["outcome"] = OutcomeConfig(outcome.labeler, kwargs["judge"])
     if ("process" in data or "sampling" in data) and kwargs.get("sampler") is None:
         raise ConfigError("sampler must be set when sampling or process is: they run on the policy, got none")
     return RunConfig(**kwargs)
@@ -261,7 +277,7 @@ def _mapping(value: Any, where: str) -> Mapping:
     return value
 
 
-def _check_model(sampler: SamplerConfig) -> None:
+def _check_model(sampler: SamplerConfig, where: str) -> None:
     """Local engines load a local directory or a shipped ``builtin:`` model; nothing is downloaded,
     so anything else (a hub repo id) is refused now rather than failing, or fetching, on a worker."""
     if sampler.backend == "openai" or sampler.backend == "fake":
@@ -271,10 +287,10 @@ def _check_model(sampler: SamplerConfig) -> None:
     try:
         path = resolve_model_path(sampler.model)
     except ValueError as e:
-        raise ConfigError(f"sampler.{e}") from None
+        raise ConfigError(f"{where}.{e}") from None
     if not sampler.model.startswith(BUILTIN_PREFIX) and not (Path(path) / "config.json").is_file():
         raise ConfigError(
-            f"sampler.model must be a local model directory (with config.json) or builtin:NAME; nothing is "
+            f"{where}.model must be a local model directory (with config.json) or builtin:NAME; nothing is "
             f"downloaded at run time, got {sampler.model!r}"
         )
 

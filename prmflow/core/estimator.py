@@ -38,15 +38,19 @@ class EngineEstimator:
         results = self.sampler.generate(requests)
         for key, value in engine_totals(results).items():
             self.totals[key] = self.totals.get(key, 0) + value
+        # grade every rollout of the call at once: a judge labeler sends them in one engine call
+        graded = [(probe.prefix + c.text, reference_of(self.labeler_name, self.batch[probe.index][0]))
+                  for probe, res in zip(probes, results, strict=True) if not res.error for c in res.completions]
+        label_many = getattr(self.labeler, "label_many", None)
+        verdicts = iter(label_many(graded) if label_many else [self.labeler.label(*g) for g in graded])
         estimates = []
-        for probe, req, res in zip(probes, requests, results, strict=True):
+        for req, res in zip(requests, results, strict=True):
             if res.error:
                 estimates.append(Estimate(error=res.error, seed=req.seed))
                 continue
-            reference = reference_of(self.labeler_name, self.batch[probe.index][0])
             completions = []
             for c in res.completions:
-                o = self.labeler.label(probe.prefix + c.text, reference)
+                o = next(verdicts)
                 completions.append(RolloutCompletion(c.text, o.final_answer, o.value, o.status, len(c.token_ids),
                                                      c.finish_reason))
             estimates.append(Estimate(completions, res.cached_prompt_tokens, req.seed))

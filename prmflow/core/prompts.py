@@ -9,7 +9,7 @@ from typing import Any
 from prmflow.core.section import from_mapping
 from prmflow.ids import content_id
 from prmflow.samplers.base import SamplingRequest
-from prmflow.schemas import Problem
+from prmflow.schemas import Problem, Trajectory
 
 # The plain-text template the shipped builtin:arith-tiny policy was trained on
 # (prmflow.domains.arith.PROMPT_TEMPLATE); kept literal here so this module stays import-light.
@@ -116,3 +116,12 @@ def rollout_request(problem: Problem, trajectory_id: str, k: int, prefix: str, s
     return seeded_request(rid, render_prompt(problem.prompt, sampling) + prefix, n=rollouts,
                           temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=sampling.stop,
                           logprobs=False)  # rollouts only need outcomes; logprobs cost ~16% throughput
+
+
+def judge_request(problem: Problem, trajectory: Trajectory, prompt: str, template_name: str, votes: int,
+                  temperature: float, top_p: float, max_tokens: int, seed: int) -> SamplingRequest:
+    """The request for ``votes`` judge verdicts on one trajectory (``prompt``: the rendered template)."""
+    rid = content_id("judge", trajectory.trajectory_id, template_name, content_id(prompt), seed, votes,
+                     temperature, top_p, max_tokens)
+    return seeded_request(rid, prompt, n=votes, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                          stop=(), logprobs=False)

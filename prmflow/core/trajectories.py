@@ -80,6 +80,7 @@ def step_labels(trajectory: Trajectory, provenance: dict | None = None) -> list[
     n = trajectory.num_steps
     gold = trajectory.gold_step_labels or (None,) * n
     scores = trajectory.step_scores or (None,) * n
+    judged = trajectory.judge_step_scores or (None,) * n
     return [
         StepLabel(
             step_id=content_id(trajectory.trajectory_id, i),
@@ -97,6 +98,8 @@ def step_labels(trajectory: Trajectory, provenance: dict | None = None) -> list[
             gold_first_error=trajectory.gold_first_error,
             gold_label=gold[i],
             prm_score=scores[i],
+            judge_score=judged[i],
+            consensus=trajectory.consensus,
             method="outcome",
             provenance=provenance,
         )

@@ -117,6 +117,9 @@ def reconcile(counts: dict) -> dict[str, object]:
         "sum of steps.mc_rollouts == rollouts of start states that measure a step": (
             total(counts, "mc_rollouts"), total(counts, "step_state_rollouts"),
         ),
+        "trajectories into the judge == judged + dead at judge": (
+            total(counts, "judge_in"), total(counts, "judged") + counts.get("dead_by_stage", {}).get("judge", 0),
+        ),
         "dead letters written == dead letters": (
             total(counts, "dead_letters_written"), total(counts, "dead_letters"),
         ),

@@ -102,6 +102,20 @@ def label_steps(config: RunConfig, labeled, provenance: dict, dead_all: list, ta
     return {"steps": steps, "start_states": start_states, "rollouts": rollouts}
 
 
+def judge(config: RunConfig, labeled, dead_all: list, tallies: list):
+    """The judge's verdicts on every trajectory (a ``judge`` section); each comes out once, judged or not."""
+    from prmflow.transforms.judge import JudgeTrajectories
+
+    tallies.append(labeled | "CountJudgeIn" >> Tally("judge_in", lambda it: it[1].source))
+    judged, dead, engine, requests = labeled | "JudgeTrajectories" >> JudgeTrajectories(config.judge, config.seed)
+    dead_all.append(dead)
+    tallies.append(requests | "CountJudgeRequests" >> Tally("judge_requests", lambda r: r[0][1].source))
+    tallies.append(engine | "CountJudgeEngine" >> Tally("engine", lambda kv: kv[0], lambda kv: kv[1]))
+    tallies.append(judged | "CountJudged" >> Tally(
+        "judged", lambda it: it[1].source, lambda it: 1 if it[1].judge_votes is not None else 0))
+    return judged
+
+
 def build(p, config: RunConfig, out_dir: str) -> None:
     parsed, dead_all, tallies = read_inputs(p, config)
     provenance = {"config": config.digest(), "outcome": config.outcome.labeler, "segment": config.segment.strategy}
@@ -130,12 +144,19 @@ def build(p, config: RunConfig, out_dir: str) -> None:
         | "AttachGold" >> beam.ParDo(AttachGold())
         | "LabelOutcomes" >> beam.ParDo(LabelOutcomes(config.outcome))
     )
+    if config.judge is not None:
+        labeled = judge(config, labeled, dead_all, tallies)
     trajectories = labeled | "TrajectoryRows" >> beam.Map(lambda item: to_row(item[1]))
     tables = {"problems": problems, "trajectories": trajectories}
     if config.process is not None:
         tables.update(label_steps(config, labeled, provenance, dead_all, tallies))
     else:
         tables["steps"] = labeled | "StepRows" >> beam.FlatMap(to_step_rows, provenance)
+    if config.judge is not None and config.process is not None:
+        from prmflow.transforms.judge import Consensus
+
+        tables["trajectories"], tables["steps"] = (tables["trajectories"], tables["steps"]) | "Consensus" >> Consensus()
+        trajectories = tables["trajectories"]
     if config.consistency is not None:
         tables["steps"] = tables["steps"] | "ConsistencyWeights" >> ConsistencyWeights(config.consistency)
     tallies.append(tables["steps"] | "CountMcRollouts" >> Tally(

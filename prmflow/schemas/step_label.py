@@ -37,6 +37,9 @@ class StepLabel:
         pa.float64(), "an external PRM's score for this step, imported (e.g. the last self-training round)", default=None
     )
     first_error: bool | None = col(pa.bool_(), "this step is the labeling method's first error", default=None)
+    consensus: bool | None = col(
+        pa.bool_(), "its trajectory's judge and Monte-Carlo first errors agree (Qwen Lessons §3.1.3)", default=None
+    )
     label: float | None = col(pa.float64(), "the method's primary pseudo-label", default=None)
     weight: float | None = col(pa.float64(), "consistency weight (MetaStone-S1)", default=None)
     method: str | None = col(pa.string(), "labeling method: outcome | mc | binary-search | relative | ...", default=None)

@@ -42,6 +42,21 @@ class Trajectory:
     step_scores: tuple[float | None, ...] | None = col(
         pa.list_(pa.float64()), "imported per-step scores of an external PRM", default=None
     )
+    judge_first_error: int | None = col(
+        pa.int32(), "the judge's first wrong step (plurality of votes): -1 = none, null = not judged or unparsed",
+        default=None,
+    )
+    judge_step_scores: tuple[float, ...] | None = col(
+        pa.list_(pa.float64()), "per step: fraction of parsed judge votes placing it before the first error", default=None
+    )
+    judge_outcome: float | None = col(pa.float64(), "the judge's verdict on the whole solution: 1.0 / 0.0", default=None)
+    judge_votes: int | None = col(pa.int32(), "judge samples asked for (K)", default=None)
+    judge_unparsed: int | None = col(pa.int32(), "judge samples whose verdict could not be parsed", default=None)
+    judge_agreement: float | None = col(pa.float64(), "fraction of parsed votes equal to the plurality", default=None)
+    consensus: bool | None = col(
+        pa.bool_(), "judge and Monte-Carlo first errors agree (Qwen Lessons §3.1.3); null = not both known", default=None
+    )
+    consensus_reason: str | None = col(pa.string(), "agree, or why the two disagree or cannot be compared", default=None)
     finish_reason: str | None = col(pa.string(), "stop | length | ... from the sampler", default=None)
     prompt_tokens: int | None = col(pa.int32(), "prompt tokens of the sampling request", default=None)
     generated_tokens: int | None = col(pa.int32(), "tokens generated for this sample", default=None)

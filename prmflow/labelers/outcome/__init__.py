@@ -23,8 +23,17 @@ class LabelerSpec:
     """The labeler's frozen options dataclass, or None when it takes no options."""
     factory: Callable[[Any], OutcomeLabeler]
     """options instance (or None) -> a ready labeler."""
-    reference_field: str = "reference_answer"
-    """The Problem field the labeler judges against (``tests`` for code)."""
+    reference_field: str | None = "reference_answer"
+    """The Problem field the labeler judges against (``tests`` for code); None: the whole Problem
+    (a judge needs the problem text, its reference and its rubric)."""
+    section: str | None = None
+    """The top-level config section that configures this labeler instead of ``outcome.options``."""
+
+
+def _judge(options: Any) -> OutcomeLabeler:
+    from prmflow.labelers.outcome.judge import JudgeLabeler  # engines and the judge load lazily
+
+    return JudgeLabeler(options)
 
 
 LABELERS: dict[str, LabelerSpec] = {
@@ -32,6 +41,7 @@ LABELERS: dict[str, LabelerSpec] = {
     "numeric": LabelerSpec(NumericConfig, NumericLabeler),
     "exact": LabelerSpec(None, lambda _options: ExactLabeler()),
     "code": LabelerSpec(CodeConfig, CodeLabeler, reference_field="tests"),
+    "judge": LabelerSpec(None, _judge, reference_field=None, section="judge"),
 }
 OUTCOME_LABELERS = tuple(LABELERS)
 CORRECT_AT = 0.5
@@ -49,7 +59,12 @@ def parse_options(name: str, options: Any = None) -> Any:
     Raises ValueError naming the key: "outcome.options.<key> must be ..., got ..."."""
     if name not in LABELERS:
         raise ValueError(f"outcome.labeler must be one of {list(OUTCOME_LABELERS)}, got {name!r}")
-    cls = LABELERS[name].options
+    spec = LABELERS[name]
+    if spec.section is not None:
+        if isinstance(options, dict):
+            raise ValueError(f"outcome.options: labeler {name!r} is configured by the {spec.section} section, got {options!r}")
+        return options  # the section's config object, handed over by the config loader
+    cls = spec.options
     if cls is not None and isinstance(options, cls):
         return options
     if options is not None and not isinstance(options, dict):
@@ -71,9 +86,10 @@ def make_outcome_labeler(name: str, options: Any = None) -> OutcomeLabeler:
     return LABELERS[name].factory(parse_options(name, options))
 
 
-def reference_of(name: str, problem: Any) -> str | None:
+def reference_of(name: str, problem: Any) -> Any:
     """What labeler ``name`` judges a solution of ``problem`` against."""
-    return getattr(problem, LABELERS[name].reference_field, None)
+    field = LABELERS[name].reference_field
+    return problem if field is None else getattr(problem, field, None)
 
 
 __all__ = [
