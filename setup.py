@@ -42,7 +42,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["prmflow", "prmflow.*"]),
     include_package_data=True,
-    package_data={"prmflow": ["models/*/*", "py.typed"]},
+    package_data={"prmflow": ["models/*/*", "py.typed", "judge/templates/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["prmflow=prmflow.cli:main"]},
