@@ -21,6 +21,9 @@ seed derived like vLLM's (sample i uses seed + i), ``max_tokens`` (whitespace to
 ``finish_reason`` "length", stop strings, ``prompt_too_long`` when the prompt does not fit
 ``max_model_len``, and injected per-request failures: a prompt containing ``[fake-error: REASON]``
 comes back as a result with error "REASON: injected by the fake backend".
+
+The fake is also a judge of its own arithmetic (see "Fake judge" below): a prompt rendered from one
+of the builtin judge templates (``prmflow/judge``) gets a verdict instead of a solution.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from prmflow.judge.prompt import builtin_kind_of
 from prmflow.samplers.base import (
     Completion,
     SamplerConfig,
@@ -42,7 +46,7 @@ from prmflow.samplers.base import (
     error_result,
 )
 
-OPTIONS = {"step_error": 0.2}
+OPTIONS = {"step_error": 0.2, "judge_error": 0.1, "judge_echo": False}
 """engine_kwargs the fake understands, with their defaults."""
 
 _STEP = re.compile(r"^Step (\d+): (-?\d+) \+ (-?\d+) = (-?\d+)\s*$", re.MULTILINE)
@@ -59,6 +63,12 @@ def check_options(options: Mapping[str, Any]) -> None:
     p = options.get("step_error", OPTIONS["step_error"])
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 1:
         raise ValueError(f"engine_kwargs.step_error must be a number in [0, 1], got {p!r}")
+    q = options.get("judge_error", OPTIONS["judge_error"])
+    if not isinstance(q, (int, float)) or isinstance(q, bool) or not 0 <= q <= 1:
+        raise ValueError(f"engine_kwargs.judge_error must be a number in [0, 1], got {q!r}")
+    echo = options.get("judge_echo", OPTIONS["judge_echo"])
+    if not isinstance(echo, bool):
+        raise ValueError(f"engine_kwargs.judge_echo must be true or false, got {echo!r}")
 
 
 def question_of(text: str) -> str:
@@ -85,6 +95,8 @@ class FakeSampler:
         check_options(config.engine_kwargs)
         self.config = config
         self.step_error = float(config.engine_kwargs.get("step_error", OPTIONS["step_error"]))
+        self.judge_error = float(config.engine_kwargs.get("judge_error", OPTIONS["judge_error"]))
+        self.judge_echo = bool(config.engine_kwargs.get("judge_echo", OPTIONS["judge_echo"]))
         self.max_model_len = config.max_model_len
         self._metrics = SamplerMetrics()
         self._lock = threading.Lock()
@@ -100,6 +112,8 @@ class FakeSampler:
         injected = _ERROR.search(request.prompt)
         if injected:
             return error_result(request, f"{injected.group(1)}: injected by the fake backend")
+        if request.prompt.startswith(_SPLIT_HEAD):
+            return _split_steps(request)
         prompt_tokens = len(request.prompt.split())
         if self.max_model_len is not None and prompt_tokens + 1 > self.max_model_len:
             return error_result(
@@ -111,6 +125,12 @@ class FakeSampler:
         return SamplingResult(request.request_id, completions, prompt_tokens, cached_prompt_tokens=0)
 
     def _complete(self, request: SamplingRequest, index: int, rng: random.Random) -> Completion:
+        kind = builtin_kind_of(request.prompt)
+        if kind is not None:
+            if self.judge_echo:
+                return _finish(request, index, request.prompt, 0.0)
+            text, logprob = judge_answer(kind, request.prompt, rng, self.judge_error if request.temperature > 0 else 0.0)
+            return _finish(request, index, text, logprob)
         numbers = addends(request.prompt)
         done = _STEP.findall(request.prompt)
         total = int(done[-1][3]) if done else 0
@@ -126,15 +146,7 @@ class FakeSampler:
             lines.append(f"Step {i + 1}: {total} + {numbers[i]} = {value}")
             total = value
         lines.append(f"The answer is {total}.")
-        text, finish = lead + "\n".join(lines), "stop"
-        for s in request.stop:
-            if s in text:
-                text = text[: text.index(s)]
-        words = text.split(" ")
-        if len(words) > request.max_tokens:
-            text, finish = " ".join(words[: request.max_tokens]), "length"
-        token_ids = tuple(hash_token(w) for w in text.split(" ") if w)
-        return Completion(index, text, token_ids, finish, logprob if request.logprobs else None)
+        return _finish(request, index, lead + "\n".join(lines), logprob)
 
     def metrics(self) -> dict[str, int]:
         return self._metrics.snapshot()
@@ -146,6 +158,129 @@ class FakeSampler:
         """Nothing to release."""
 
 
+# -- the fake step splitter (segment: {strategy: model}) ---------------------------------------
+
+_SPLIT_HEAD = "Split the reasoning below into steps."
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _split_steps(request: SamplingRequest) -> SamplingResult:
+    """Answer a split prompt like a faithful splitter: one step per sentence, text unchanged."""
+    body = request.prompt.split("Reasoning:\n", 1)[-1].rsplit("\n\nSteps:\n", 1)[0]
+    pieces = [p for p in _SENTENCE_END.split(body) if p.strip()]
+    text = "".join(f"<step>\n{p}\n" for p in pieces)
+    words = text.split(" ")
+    token_ids = tuple(hash_token(w) for w in words if w)
+    return SamplingResult(request.request_id, (Completion(0, text, token_ids, "stop", None),),
+                          len(request.prompt.split()), cached_prompt_tokens=0)
+
+
+def _finish(request: SamplingRequest, index: int, text: str, logprob: float) -> Completion:
+    """The completion as an engine returns it: cut at the first stop string and at max_tokens."""
+    finish = "stop"
+    for s in request.stop:
+        if s in text:
+            text = text[: text.index(s)]
+    words = text.split(" ")
+    if len(words) > request.max_tokens:
+        text, finish = " ".join(words[: request.max_tokens]), "length"
+    token_ids = tuple(hash_token(w) for w in text.split(" ") if w)
+    return Completion(index, text, token_ids, finish, logprob if request.logprobs else None)
+
+
 def hash_token(word: str) -> int:
     """A stable small id per whitespace token (Python's hash() is salted per process)."""
     return sum(ord(c) * 31**i for i, c in enumerate(word[:8])) % 50_000
+
+
+# --- Fake judge --------------------------------------------------------------------------------------
+# A judge of the fake policy's arithmetic, for prompts rendered from a builtin judge template. It reads
+# the paragraphs (or the solution) out of the prompt and checks each "Step i: a + b = c" line: a wrong
+# sum, or an a that is not the previous line's c, is an error, and so is a "The answer is N." that is
+# not the running total. The first-error templates get the first wrong paragraph (-1 if none); the
+# outcome templates get "right" iff nothing is wrong and the final answer equals the reference
+# (answer-equivalence) or the sum of the problem's integers, the fake policy's right answer (rubric).
+# With probability judge_error (at temperature > 0, like step_error) the verdict is a wrong one: another
+# index drawn uniformly, or the other outcome. judge_echo answers every judge prompt with the prompt
+# itself, for the injection tests: an echo must never parse to a verdict the solution wrote.
+
+_PARAGRAPH = re.compile(r"<paragraph_(\d+)>\n(.*?)\n</paragraph_\1>", re.DOTALL)
+_FINAL = re.compile(r"^The answer is (-?\d+)\.?\s*$", re.MULTILINE)
+
+
+def _block(prompt: str, tag: str) -> str:
+    """The content of the last <tag>...</tag> block of ``prompt`` ("" when there is none)."""
+    start = prompt.rfind(f"<{tag}>\n")
+    end = prompt.find(f"\n</{tag}>", start)
+    return "" if start < 0 or end < 0 else prompt[start + len(tag) + 3:end]
+
+
+def _after_header(prompt: str, header: str) -> str:
+    at = prompt.rfind(header)
+    return "" if at < 0 else prompt[at + len(header):]
+
+
+class _Checker:
+    """Walks solution text line by line, remembering the running total."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.answer: int | None = None
+
+    def wrong(self, text: str) -> bool:
+        for line in text.splitlines():
+            m = _STEP.fullmatch(line.strip())
+            if m:
+                a, b, c = int(m.group(2)), int(m.group(3)), int(m.group(4))
+                if a != self.total or a + b != c:
+                    return True
+                self.total = c
+                continue
+            final = _FINAL.fullmatch(line.strip())
+            if final:
+                self.answer = int(final.group(1))
+                if self.answer != self.total:
+                    return True
+        return False
+
+
+def _first_error(paragraphs: list[str]) -> int:
+    checker = _Checker()
+    for i, paragraph in enumerate(paragraphs):
+        if checker.wrong(paragraph):
+            return i
+    return -1
+
+
+def judge_answer(kind: str, prompt: str, rng: random.Random, error: float) -> tuple[str, float]:
+    """(the fake judge's answer to a ``kind`` judge prompt, its log-probability)."""
+    slip = rng.random() < error
+    logprob = math.log(error if slip else 1 - error) if 0 < error < 1 else 0.0
+    if kind in ("first-error", "paragraph-analysis"):
+        solution = _after_header(prompt, "[Solution]")
+        paragraphs = [m.group(2) for m in _PARAGRAPH.finditer(solution)]
+        k = _first_error(paragraphs)
+        if slip:
+            others = [j for j in range(-1, len(paragraphs)) if j != k]
+            k = rng.choice(others) if others else k
+        if kind == "first-error":
+            said = "No paragraph contains an error." if k == -1 else f"The earliest error is in paragraph {k}."
+            return f"{said}\n\n\\boxed{{{k}}}", logprob
+        last = len(paragraphs) - 1 if k == -1 else k
+        analyses = [
+            f"<analysis_{i}>\nParagraph {i} {'is wrong: its sum does not hold' if i == k else 'checks out'}.\n</analysis_{i}>"
+            for i in range(last + 1)
+        ]
+        verdict = "Correct" if k == -1 else "Incorrect"
+        return "\n\n".join([*analyses, f"<conclusion>\n{verdict}\n</conclusion>"]), logprob
+    checker = _Checker()
+    right = not checker.wrong(_block(prompt, "solution")) and checker.answer is not None
+    if kind == "answer-equivalence":
+        right = right and str(checker.answer) == _block(prompt, "reference_answer").strip()
+    else:
+        right = right and str(checker.answer) == fake_answer(_block(prompt, "problem") or "0")
+    if slip:
+        right = not right
+    if kind == "answer-equivalence":
+        return f"The final answers {'match' if right else 'differ'}.\n\n\\boxed{{{'Yes' if right else 'No'}}}", logprob
+    return f"<conclusion>\n{'Correct' if right else 'Incorrect'}\n</conclusion>", logprob
