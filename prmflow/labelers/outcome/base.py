@@ -247,8 +247,8 @@ _QUANTITY_TEXT = (
     r"(?:\\?\$[ \t]?)?(?<![\w)\]}])-?(?<![\w.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?(?:[ \t]?\\?%)?"
 )
 _QUANTITY = re.compile(_QUANTITY_TEXT)
-# "= 15" is a result; "= 15 * 2" is a step on the way to one.
-_RESULT = re.compile(rf"=[ \t]*({_QUANTITY_TEXT})(?!,?\d)(?![ \t]*(?:[-+*×÷^]|/[ \t]*\d))")
+# "= 15" is a result; "= 15 * 2" and "= 2x + 3" are not.
+_RESULT = re.compile(rf"=[ \t]*({_QUANTITY_TEXT})(?!,?\d)(?![A-Za-z(])(?![ \t]*(?:[-+*×÷^]|/[ \t]*\d))")
 
 
 @dataclass(frozen=True)
@@ -293,14 +293,15 @@ def _unmarked(text: str) -> Stated:
         result = formula_result(spans[-1][2])
         if result:
             return Stated(result, "formula", spans[-1][2].strip())
-    if line_is_value:
-        return Stated(last_line, "last-line")
     # The last sentence states the answer, often with context after it ("= 15 liters of water out
-    # of the 24 liters"): a result it computes ("= 15") beats the numbers that follow.
+    # of the 24 liters", "Female:9(2/3)=6 unicorns"): a result it computes ("= 15") beats the
+    # numbers that follow.
     sentence = _SENTENCE_SPLIT.split(text)[-1]
     results = _RESULT.findall(sentence)
     if results:
         return Stated(results[-1].strip(), "last-result")
+    if line_is_value:
+        return Stated(last_line, "last-line")
     numbers = _QUANTITY.findall(sentence) or _QUANTITY.findall(text)
     if numbers:
         return Stated(numbers[-1].strip(), "last-number")
