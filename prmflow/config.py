@@ -244,6 +244,8 @@ def parse_config(data: Any, where: str = "config") -> RunConfig:
     for key, cls in _CORE_SECTIONS.items():
         if key in data:
             kwargs[key] = from_mapping(cls, data[key], key)
+    if kwargs.get("segment") is not None and kwargs["segment"].model is not None:
+        _check_model(kwargs["segment"].model, "segment.model")
     if "outcome" in data:
         kwargs["outcome"] = OutcomeConfig.from_mapping(data["outcome"] or {})
     if data.get("sampler") is not None:

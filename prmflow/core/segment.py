@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-Strategy = Literal["lines", "paragraphs", "step-markers", "regex", "given"]
-STRATEGIES: tuple[str, ...] = ("lines", "paragraphs", "step-markers", "regex", "given")
+from prmflow.samplers.base import SamplerConfig
+
+Strategy = Literal["lines", "paragraphs", "step-markers", "regex", "given", "model"]
+STRATEGIES: tuple[str, ...] = ("lines", "paragraphs", "step-markers", "regex", "given", "model")
+RULE_STRATEGIES: tuple[str, ...] = ("lines", "paragraphs", "step-markers", "regex")
 
 # "Step 3:", "**Step 3.**", "## Step 3 -" at the start of a line.
 STEP_MARKER = r"(?im)^[ \t]*(?:#+[ \t]*)?(?:\*\*)?step[ \t]*\d+[ \t]*(?:\*\*)?[:.\-)]"
@@ -33,13 +36,31 @@ class SegmentConfig:
     """Closing tag of the thinking part."""
     joiner: str = "\n"
     """How ``given`` steps are joined into the trajectory text."""
+    model: SamplerConfig | None = None
+    """strategy ``model``: the model that re-splits each trace into steps (any sampler backend)."""
+    fallback: Literal["lines", "paragraphs", "step-markers", "regex"] = "lines"
+    """strategy ``model``: the rule-based split used first, and kept when the model's split changes
+    the text or cannot be parsed."""
+    model_max_tokens: int = 2048
+    """strategy ``model``: tokens the model may write (its split repeats the whole trace)."""
 
     def __post_init__(self) -> None:
         self._verify_args()
 
+    @property
+    def rule(self) -> SegmentConfig:
+        """The rule-based config a ``model`` split starts from."""
+        return replace(self, strategy=self.fallback) if self.strategy == "model" else self
+
     def _verify_args(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"segment.strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.strategy == "model" and self.model is None:
+            raise ValueError("segment.model must be a sampler section when strategy is 'model', got None")
+        if self.fallback not in RULE_STRATEGIES:
+            raise ValueError(f"segment.fallback must be one of {RULE_STRATEGIES}, got {self.fallback!r}")
+        if self.model_max_tokens < 1:
+            raise ValueError(f"segment.model_max_tokens must be >= 1, got {self.model_max_tokens}")
         if self.strategy == "regex":
             if not self.pattern:
                 raise ValueError("segment.pattern must be a separator regex when strategy is 'regex', got None")
@@ -129,6 +150,8 @@ def _split_region(text: str, start: int, end: int, config: SegmentConfig) -> lis
         return _split_at_markers(text, start, end)
     if config.strategy == "regex":
         return _split_by(text, start, end, re.compile(config.pattern or ""))
+    if config.strategy == "model":  # the rule-based split; the model re-splits it in its own stage
+        return _split_region(text, start, end, config.rule)
     raise ValueError(f"strategy {config.strategy!r} splits no text; use segment_given() for given steps")
 
 
@@ -182,3 +205,74 @@ def segment_given(steps: Sequence[str], joiner: str = "\n") -> Segmentation:
     return Segmentation(
         text=text, spans=tuple(spans), segments=("response",) * len(spans), thinking=None, response=text
     )
+
+
+# -- model split ------------------------------------------------------------------------------
+
+STEP_TAG = "<step>"
+SPLIT_PROMPT = """Split the reasoning below into steps. Each step is one coherent move: a computation, a \
+deduction, a check or a conclusion. Copy the text exactly, without changing, adding or dropping \
+anything, and start every step with a line that holds only <step>.
+
+Reasoning:
+{text}
+
+Steps:
+"""
+
+
+def split_prompt(text: str) -> str:
+    """What the splitting model is asked; the trace's own ``<step>`` lines are escaped so they
+    cannot pose as the model's markers."""
+    return SPLIT_PROMPT.format(text=text.replace(STEP_TAG, "<step\u200b>"))
+
+
+def _squeeze(s: str) -> str:
+    return re.sub(r"\s+", "", s)
+
+
+def align_pieces(text: str, pieces: Sequence[str]) -> list[tuple[int, int]] | None:
+    """Spans of ``pieces`` in ``text`` when their concatenation is the text modulo whitespace (the
+    model changed nothing but where lines break), else None."""
+    if _squeeze("".join(pieces)) != _squeeze(text):
+        return None
+    spans, cursor = [], 0
+    for piece in pieces:
+        chars = _squeeze(piece)
+        if not chars:
+            continue
+        i = cursor
+        while text[i].isspace():
+            i += 1
+        start, k = i, 0
+        while k < len(chars):
+            if text[i].isspace():
+                i += 1
+                continue
+            k, i = k + 1, i + 1
+        spans.append((start, i))
+        cursor = i
+    return spans
+
+
+def split_region(seg: Segmentation, config: SegmentConfig) -> tuple[int, int]:
+    """The part of a trace the model re-splits: the thinking part when there is one (long traces
+    live there), else the response. The other part keeps its rule-based steps."""
+    think, resp = split_thinking(seg.text, config)
+    return think if think is not None and think[1] > think[0] else resp
+
+
+def model_split(seg: Segmentation, generated: str, config: SegmentConfig) -> Segmentation | None:
+    """``seg`` with the steps of its :func:`split_region` re-split along the model's ``<step>``
+    markers, or None when the model's steps are not that text modulo whitespace (then the
+    rule-based split stands)."""
+    start, end = split_region(seg, config)
+    pieces = [p for p in re.split(r"(?m)^[ \t]*<step>[ \t]*$", generated) if p.strip()]
+    found = align_pieces(seg.text[start:end], pieces) if pieces else None
+    if not found:
+        return None
+    name = "thinking" if seg.thinking is not None and start < len(seg.text) - len(seg.response) else "response"
+    new = [(start + a, start + b) for a, b in found]
+    keep = [(sp, sg) for sp, sg in zip(seg.spans, seg.segments, strict=True) if sp[1] <= start or sp[0] >= end]
+    steps = sorted(keep + [(sp, name) for sp in new])
+    return Segmentation(seg.text, tuple(sp for sp, _ in steps), tuple(sg for _, sg in steps), seg.thinking, seg.response)

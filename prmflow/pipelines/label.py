@@ -138,6 +138,11 @@ def build(p, config: RunConfig, out_dir: str) -> None:
         items = (items, sampled) | "AllTrajectories" >> beam.Flatten()
     items, duplicates = items | "DedupeTrajectories" >> DedupeTrajectories()  # one row per trajectory_id
     tallies.append(duplicates)
+    if config.segment.strategy == "model":
+        from prmflow.transforms.resplit import ModelSplit
+
+        items, statuses = items | "ModelSplit" >> ModelSplit(config.segment, config.seed, config.limits.max_steps)
+        tallies.append(statuses | "CountModelSplit" >> Tally("model_split", lambda s: s))
 
     labeled = (
         items  # DedupeTrajectories' shuffle already spreads the trajectories over workers
