@@ -137,6 +137,13 @@ def math_verdict(
     return (1.0 if ok else 0.0), "ok", None
 
 
+def warm_up() -> None:
+    """Run in each new worker before its first timed call: imports, and Math-Verify's LaTeX parser
+    (ANTLR) builds its tables on first use; neither should count against a verdict's limit."""
+    for answer, reference in (("$\\frac{1}{2}$", "$0.5$"), ("$(1, \\sqrt{2}]$", "$\\{1, 2\\}$"), ("$x^2+1$", "$y=2x$")):
+        math_verdict(answer, "answer-is", reference)
+
+
 class MathLabeler:
     """Grades a solution against a reference; never raises (a failure is an Outcome status)."""
 
@@ -146,7 +153,7 @@ class MathLabeler:
         """``in_process=True`` runs Math-Verify in this thread without a time limit: for trusted
         input and tests only, which is why no config file can ask for it."""
         self.config = config or MathConfig()
-        self._runner = None if in_process else TimeLimitedRunner(self.config.timeout_s)
+        self._runner = None if in_process else TimeLimitedRunner(self.config.timeout_s, warmup=warm_up)
 
     def label(self, solution: str, reference: str | None) -> Outcome:
         if reference is None or not str(reference).strip():

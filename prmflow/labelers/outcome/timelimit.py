@@ -5,7 +5,9 @@ on worker threads, and sympy can hang on adversarial input. A child process can 
 cannot. One pool serves the whole (SDK) process: every labeler and every DoFn thread in it shares
 the same workers, which start on demand (at most ``max_workers``), are reused call after call, and
 are killed and replaced when a call runs past its limit. Workers are started with ``spawn``: the
-parent has gRPC and Beam threads, and forking those can deadlock.
+parent has gRPC and Beam threads, and forking those can deadlock. As with any spawned process, a
+script that starts workers needs the ``if __name__ == "__main__":`` guard (``python -m`` and console
+scripts have it).
 """
 
 from __future__ import annotations
@@ -46,13 +48,26 @@ def _serve(conn) -> None:
             conn.send((False, f"the result could not be sent back: {type(e).__name__}: {e}"[:2000]))
 
 
+# A fresh worker imports what its calls need (sympy, Math-Verify's LaTeX parser: seconds on a busy
+# machine) before its first call is timed; past this, it is broken and replaced.
+WARM_UP_LIMIT_S = 120.0
+
+
 class _Worker:
-    def __init__(self, ctx) -> None:
+    def __init__(self, ctx, warmups: tuple[Callable[[], Any], ...]) -> None:
         parent, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="prmflow-timelimit")
         self.proc.start()
         child.close()
         self.conn = parent
+        try:
+            for warmup in warmups:
+                ok, value = self.run(warmup, (), WARM_UP_LIMIT_S)
+                if not ok:
+                    raise WorkerDied(f"the worker's warm-up failed: {value}")
+        except BaseException:
+            self.kill()
+            raise
 
     def run(self, fn: Callable[..., Any], args: tuple, timeout_s: float) -> tuple[bool, Any]:
         self.conn.send((fn, args))
@@ -103,6 +118,7 @@ class WorkerPool:
         self._idle: list[_Worker] = []
         self._live = 0
         self._users = 0
+        self._warmups: tuple[Callable[[], Any], ...] = ()
         self.restarts = 0
         """Workers killed for running past their limit or dying: a count for tests and logs."""
 
@@ -118,7 +134,7 @@ class WorkerPool:
                 return self._idle.pop()
             self._live += 1
         try:
-            return _Worker(self._ctx)  # outside the lock: a spawn takes a while
+            return _Worker(self._ctx, self._warmups)  # outside the lock: a spawn takes a while
         except BaseException:
             with self._cond:
                 self._live -= 1
@@ -152,9 +168,13 @@ class WorkerPool:
             raise RuntimeError(value)
         return value
 
-    def acquire(self) -> WorkerPool:
+    def acquire(self, warmup: Callable[[], Any] | None = None) -> WorkerPool:
+        """Count one more user; ``warmup`` (a picklable module-level function) runs in every worker
+        started from now on, before its first call, outside any call's time limit."""
         with self._cond:
             self._users += 1
+            if warmup is not None and warmup not in self._warmups:
+                self._warmups += (warmup,)
         return self
 
     def release(self) -> None:
@@ -200,11 +220,13 @@ def _shutdown_at_exit() -> None:
 class TimeLimitedRunner:
     """A handle on the shared pool with one time limit: ``call(fn, *args)``, then ``close()``."""
 
-    def __init__(self, timeout_s: float, pool: WorkerPool | None = None) -> None:
+    def __init__(
+        self, timeout_s: float, pool: WorkerPool | None = None, warmup: Callable[[], Any] | None = None
+    ) -> None:
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0:
             raise ValueError(f"timeout_s must be a number > 0, got {timeout_s!r}")
         self.timeout_s = float(timeout_s)
-        self._pool = (pool or shared_pool()).acquire()
+        self._pool = (pool or shared_pool()).acquire(warmup)
         self._closed = False
         self._lock = threading.Lock()
 

@@ -1,5 +1,6 @@
 """The per-process worker pool that enforces time limits from any thread."""
 
+import functools
 import os
 import threading
 import time
@@ -101,3 +102,48 @@ def test_one_pool_per_process():
 def test_runner_refuses_a_bad_limit(bad):
     with pytest.raises(ValueError, match="timeout_s must be a number > 0"):
         TimeLimitedRunner(bad, WorkerPool(1))
+
+
+def test_warm_up_runs_before_the_first_call_and_outside_its_limit():
+    """A fresh worker's imports take seconds on a busy machine; they must not eat a verdict's limit."""
+    pool = WorkerPool(max_workers=1)
+    try:
+        runner = TimeLimitedRunner(0.5, pool, warmup=functools.partial(time.sleep, 1.0))
+        assert runner.call(sum, [1, 2]) == 3 and pool.restarts == 0
+        runner.close()
+    finally:
+        pool.shutdown()
+
+
+def test_a_failing_warm_up_is_an_error_not_a_hang():
+    pool = WorkerPool(max_workers=1)
+    try:
+        runner = TimeLimitedRunner(5, pool, warmup=functools.partial(int, "x"))
+        with pytest.raises(WorkerDied, match="warm-up failed: ValueError"):
+            runner.call(sum, [1, 2])
+        assert pool.live_workers == 0
+        runner.close()
+    finally:
+        pool.shutdown()
+
+
+def test_math_labeler_is_safe_from_many_threads():
+    """Beam runs DoFns on worker threads: verdicts from the shared pool, concurrently, are right."""
+    from prmflow.labelers.outcome.math import MathLabeler
+
+    cases = [("The answer is $\\frac{1}{2}$", "0.5", 1.0), ("\\boxed{\\sqrt{8}}", "2\\sqrt{2}", 1.0),
+             ("\\boxed{(1, 2]}", "(1, 2)", 0.0), ("A: 72", "72", 1.0)]
+    labelers = [MathLabeler() for _ in range(3)]
+    results = []
+
+    def work(labeler):
+        results.extend((labeler.label(s, r).value, v) for s, r, v in cases * 2)
+
+    threads = [threading.Thread(target=work, args=(lab,)) for lab in labelers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for lab in labelers:
+        lab.close()
+    assert len(results) == 3 * 8 and all(got == want for got, want in results)
