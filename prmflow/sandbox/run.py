@@ -32,6 +32,7 @@ from prmflow.sandbox.bwrap import (
     write_program_dir,
 )
 from prmflow.sandbox.limits import Limits
+from prmflow.sandbox.seccomp import filter_fd, filter_program
 
 RunStatus = Literal["ok", "error", "signal", "timeout", "output_limit", "sandbox_error"]
 
@@ -71,6 +72,8 @@ class Sandbox:
         self.root_mode = os.geteuid() == 0
         self._uids = UidPool()
         self.bwrap = ""
+        # None where the architecture has no syscall table (the namespaces and uid still hold).
+        self._seccomp = filter_program() if mode == "bwrap" else None
         if mode == "bwrap":
             self.bwrap = find_bwrap()
             check_environment(self.bwrap, self.python)
@@ -95,12 +98,13 @@ class Sandbox:
             if self.mode == "bwrap":
                 program = [f"{PROG_DIR}/{argv[0]}", *argv[1:]]
                 status_r, status_w = os.pipe()
-                cmd = build_argv(self.bwrap, self.python, self.limits, prog_dir, program,
-                                 root_mode=self.root_mode, uid=uid, status_fd=status_w)
-                return self._execute(cmd, stdin, started, status_r, status_w, cwd=None)
+                seccomp_fd = filter_fd(self._seccomp) if self._seccomp is not None else None
+                cmd = build_argv(self.bwrap, self.python, self.limits, prog_dir, program, root_mode=self.root_mode,
+                                 uid=uid, status_fd=status_w, seccomp_fd=seccomp_fd)
+                return self._execute(cmd, stdin, started, status_r, [status_w, seccomp_fd], cwd=None)
             program = [os.path.join(prog_dir, argv[0]), *argv[1:]]
             cmd = _unsandboxed(self.python, self.limits, program)
-            return self._execute(cmd, stdin, started, None, None, cwd=prog_dir)
+            return self._execute(cmd, stdin, started, None, [], cwd=prog_dir)
         except OSError as e:
             return Result("sandbox_error", None, b"", b"", time.monotonic() - started, f"could not start: {e}")
         finally:
@@ -110,16 +114,21 @@ class Sandbox:
                 self._uids.release(uid)
 
     def _execute(self, cmd: list[str], stdin: bytes, started: float, status_r: int | None,
-                 status_w: int | None, cwd: str | None) -> Result:
+                 child_fds: list[int | None], cwd: str | None) -> Result:
         limits = self.limits
+        child_fds = [fd for fd in child_fds if fd is not None]
         try:
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(_HOST_ENV),
-                start_new_session=True, pass_fds=(status_w,) if status_w is not None else (), cwd=cwd,
+                start_new_session=True, pass_fds=tuple(child_fds), cwd=cwd,
             )
+        except OSError:
+            if status_r is not None:
+                os.close(status_r)
+            raise
         finally:
-            if status_w is not None:
-                os.close(status_w)
+            for fd in child_fds:
+                os.close(fd)
         outcome = "failed"
         try:
             outcome, out, err = _communicate(proc, stdin, started + limits.timeout_s, limits.max_output_bytes)

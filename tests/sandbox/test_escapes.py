@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from prmflow.sandbox import Limits, Sandbox
+from prmflow.sandbox.seccomp import denied_numbers
 
 PROJECT = Path(__file__).resolve().parents[2]
-LIMITS = Limits(timeout_s=4, memory_mb=256, max_processes=16, file_size_mb=4, tmp_size_mb=16,
+LIMITS = Limits(timeout_s=10, memory_mb=256, max_processes=16, file_size_mb=4, tmp_size_mb=16,
                 max_output_bytes=64 << 10)
 
 # Every program starts by naming its pid namespace, so the test can look for leftovers in it.
@@ -188,6 +189,7 @@ CORPUS = [
             except OSError as e:
                 print(path, type(e).__name__)
      """, [], "ok", r"'HOME': '/tmp'"),
+    # setuid(0): EPERM as a dropped uid (root mode), EINVAL where uid 0 is not mapped (user namespace)
     ("ctypes syscalls", """
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
@@ -209,7 +211,18 @@ CORPUS = [
             print(name, rc, ctypes.get_errno())
             if rc == 0:
                 print("ESCAPED:", name)
-     """, [], "ok", r"setuid0 -1 1\b[\s\S]*mount -1[\s\S]*ptrace_attach_1 -1"),
+     """, [], "ok", r"setuid0 -1 (1|22)\b[\s\S]*mount -1[\s\S]*ptrace_attach_1 -1"),
+    # Calls that succeed or fail differently without the seccomp filter: unshare(0) is a no-op that
+    # returns 0, io_uring_setup and perf_event_open with a null pointer give EFAULT; denied, all give EPERM.
+    ("syscalls the seccomp filter denies", """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        nr = dict(pair.split("=") for pair in sys.argv[2:])
+        for name, args in (("unshare", (0,)), ("io_uring_setup", (1, None)), ("perf_event_open", (None, 0, -1, -1, 0)),
+                           ("keyctl", (0, -2, 1)), ("ptrace", (0, 0, None, None))):
+            rc = libc.syscall(int(nr[name]), *args)
+            print(name, rc, ctypes.get_errno())
+     """, ["seccomp"], "ok", r"unshare -1 1\nio_uring_setup -1 1\nperf_event_open -1 1\nkeyctl -1 1\nptrace -1 1\n"),
     ("os.setsid to leave the process group", """
         import time
         if os.fork() == 0:
@@ -248,6 +261,8 @@ def test_escape_is_contained(sandbox, world, name, program, arg_kinds, status, p
             args.append(str(PROJECT))
         elif kind == "pid":
             args.append(str(os.getpid()))
+        elif kind == "seccomp":
+            args += [f"{name}={nr}" for name, nr in denied_numbers().items()]
     try:
         result, out, err = run_contained(sandbox, world, program, args)
         if listener is not None:

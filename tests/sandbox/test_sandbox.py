@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import struct
 from pathlib import Path
 
 import pytest
 
-from prmflow.sandbox import Limits, Sandbox, SandboxUnavailable, run_many
+from prmflow.sandbox import Limits, Sandbox, SandboxUnavailable, run_many, seccomp
 from prmflow.sandbox import bwrap as bw
 from prmflow.sandbox import run as runmod
 
@@ -96,7 +98,7 @@ def test_old_bwrap_without_size_fails_closed(tmp_path, monkeypatch):
 
 
 def textwrap_help() -> str:
-    flags = " ".join(["--size", "--disable-userns", "--json-status-fd", "--die-with-parent", "--perms"])
+    flags = " ".join(["--size", "--disable-userns", "--json-status-fd", "--die-with-parent", "--perms", "--seccomp"])
     return f'if [ "$1" = "--help" ]; then echo "{flags}"; exit 0; fi\n'
 
 
@@ -153,3 +155,37 @@ def test_unsandboxed_mode_runs_with_limits():
     assert r.status == "ok" and r.stdout.strip() == b"(16, 16)"
     flood = box.run({"p.py": "print('x' * 1000)\n"}, ["p.py"])
     assert flood.status == "output_limit" and len(flood.stdout) == 100
+
+
+def _run_filter(program: bytes, arch: int, nr: int) -> int:
+    """A tiny classic-BPF interpreter for the opcodes the filter uses, to check it without a kernel."""
+    insns = [struct.unpack("=HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
+    data = {0: nr, 4: arch}
+    pc, acc = 0, 0
+    while True:
+        code, jt, jf, k = insns[pc]
+        if code == 0x20:
+            acc = data[k]
+        elif code == 0x15:
+            pc += jt if acc == k else jf
+        elif code == 0x35:
+            pc += jt if acc >= k else jf
+        elif code == 0x06:
+            return k
+        pc += 1
+
+
+@pytest.mark.parametrize("arch,audit_arch", [("x86_64", 0xC000003E), ("aarch64", 0xC00000B7)])
+def test_seccomp_filter_denies_exactly_its_table(arch, audit_arch):
+    program = seccomp.filter_program(arch)
+    numbers = seccomp.denied_numbers(arch)
+    deny, allow = 0x00050000 | errno.EPERM, 0x7FFF0000
+    for nr in range(0, 460):
+        assert _run_filter(program, audit_arch, nr) == (deny if nr in numbers.values() else allow), nr
+    assert _run_filter(program, 0x40000003, 26) == deny  # i386 ptrace through int 0x80
+    if arch == "x86_64":
+        assert _run_filter(program, audit_arch, 0x40000000 | 101) == deny  # x32 ptrace
+
+
+def test_seccomp_unsupported_arch_installs_nothing():
+    assert seccomp.filter_program("riscv64") is None and seccomp.denied_numbers("riscv64") is None
