@@ -4,7 +4,8 @@ The sandbox sees a read-only ``/usr`` (and the ``/lib``, ``/bin`` links into it)
 installation read-only at its own path (its binary finds its libraries there), the program's files
 read-only at ``/prog``, a private size-capped tmpfs ``/tmp`` as its only writable place, and fresh
 ``/proc`` and ``/dev``. It gets new network (no interface but a downed loopback), pid, ipc and uts
-namespaces, a cleared environment, and no access to the project, home directories or ``/etc``.
+namespaces, a cleared environment, a seccomp filter (``seccomp.py``), and no access to the project,
+home directories or ``/etc``.
 
 Two ways to get an unprivileged sandbox user, because RLIMIT_NPROC is never enforced for real uid 0
 (the kernel exempts the root user outright) and a user namespace made by root still maps to uid 0:
