@@ -34,7 +34,7 @@ def load(path: Path, n: int) -> list[tuple[str, str]]:
 def measure(pairs: list[tuple[str, str]], workers: int) -> dict:
     labeler = CodeLabeler(CodeConfig(workers=workers))
     start = time.perf_counter()
-    outcomes = labeler.label_batch(pairs)
+    outcomes = labeler.label_many(pairs)
     seconds = time.perf_counter() - start
     wrong = [o for o in outcomes if o.value != 1.0]
     if wrong:

@@ -57,7 +57,7 @@ class CodeConfig:
     sandbox: Literal["bwrap", "none"] = "bwrap"
     """bwrap (mandatory default) or none (refused unless PRMFLOW_ALLOW_UNSANDBOXED=1)."""
     workers: int | None = None
-    """Concurrent executions in ``label_batch``; None: one per available core."""
+    """Concurrent executions in ``label_many``; None: one per available core."""
 
     def __post_init__(self) -> None:
         self._verify_args()
@@ -198,7 +198,7 @@ def verdict(result: Result, nonce: str, partial: bool, name: str = "code") -> Ou
 
 
 class CodeLabeler:
-    """Runs each solution with its tests in a fresh sandbox; ``label_batch`` runs many at once."""
+    """Runs each solution with its tests in a fresh sandbox; ``label_many`` runs many at once."""
 
     name = "code"
 
@@ -227,7 +227,7 @@ class CodeLabeler:
             return Outcome(None, self.name, "sandbox_error", None, f"{type(e).__name__}: {e}")
         return verdict(result, nonce, self.config.partial, self.name)
 
-    def label_batch(self, pairs: list[tuple[str, str | None]]) -> list[Outcome]:
+    def label_many(self, pairs: list[tuple[str, str | None]]) -> list[Outcome]:
         """``[label(s, r) for s, r in pairs]``, up to ``workers`` executions at once, in order."""
         return run_many(lambda p: self.label(*p), pairs, self.config.workers or default_workers())
 

@@ -42,7 +42,7 @@ def _canonical_text(row) -> str:
 
 def test_all_164_canonical_solutions_pass(humaneval, labeler):
     pairs = [(_canonical_text(r), humaneval_tests(r["prompt"], r["test"], r["entry_point"])) for r in humaneval]
-    outcomes = labeler.label_batch(pairs)
+    outcomes = labeler.label_many(pairs)
     failed = [(r["task_id"], o.status, o.detail) for r, o in zip(humaneval, outcomes, strict=True) if o.value != 1.0]
     assert failed == []
     assert {o.status for o in outcomes} == {"ok"}
@@ -101,7 +101,7 @@ def wrong_return_mutant(row) -> str:
 
 def test_every_problem_has_a_mutant_that_fails(humaneval, labeler):
     pairs = [(wrong_return_mutant(r), humaneval_tests(r["prompt"], r["test"], r["entry_point"])) for r in humaneval]
-    outcomes = labeler.label_batch(pairs)
+    outcomes = labeler.label_many(pairs)
     survived = [r["task_id"] for r, o in zip(humaneval, outcomes, strict=True) if o.value != 0.0]
     assert survived == []
     # They fail on the tests' assertions, not by crashing or hanging.
