@@ -11,6 +11,7 @@ A reference that can't be parsed is a ``parse_error``, never a wrong solution.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -79,19 +80,23 @@ def _has_expression(parsed: list) -> bool:
 
 
 _DELIMITED = ("$", "\\(", "\\[", "\\boxed")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_LATEX = re.compile(r"[\\^_{}]")
 
 
 def _parse(text: str) -> list:
     """Math-Verify's parse of an answer or a reference, read as LaTeX.
 
-    Undelimited text goes in ``$...$``: bare, Math-Verify reads "5r^5" as 5 and "\\frac43" as
-    nothing. Except Python's power, "2**10", which LaTeX reads as 2 (it is 1024 bare).
+    Undelimited text goes in ``$...$`` first: bare, Math-Verify reads "5r^5" as 5 and "\\frac43"
+    as nothing. Except Python's power, "2**10", which LaTeX reads as 2 (it is 1024 bare), and words
+    without LaTeX, "5 cm", which LaTeX reads as 5*c*m (it is 5 bare).
     """
     from math_verify import parse
 
     if any(d in text for d in _DELIMITED):
         return parse(text, parsing_timeout=None)
-    attempts = (text, f"${text}$") if "**" in text else (f"${text}$", text)
+    bare_first = "**" in text or (_WORD.search(text) is not None and _LATEX.search(text) is None)
+    attempts = (text, f"${text}$") if bare_first else (f"${text}$", text)
     parsed: list = []
     for attempt in attempts:
         parsed = parse(attempt, parsing_timeout=None)

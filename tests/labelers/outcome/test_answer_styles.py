@@ -75,6 +75,9 @@ def labeler():
         ("The answer is $\\frac{14}{3}$.", "\\frac{14}{3}", 1.0, "$\\frac{14}{3}$"),
         ("So the radius is \\(\\boxed{5r^5}\\).", "5r^5", 1.0, "5r^5"),
         ("\\boxed{y = -2x}", "y = -2x", 1.0, "y = -2x"),
+        # a unit in words is not a product of variables ("5 cm" is not 5*c*m), a LaTeX unit neither
+        ("The answer is 5 cm.", "5\\text{ cm}", 1.0, "5 cm"),
+        ("The answer is 6 cm.", "5\\text{ cm}", 0.0, "6 cm"),
         ("\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}", "\\left( 3, \\frac{\\pi}{2} \\right)", 1.0, None),
     ],
 )
