@@ -10,6 +10,8 @@ Math-Verify read both sides.
   equivalent rewritings ("$N", "N dollars", "N.0", "1,234", "The answer is N.", "A: N").
 - latex: MATH500 answers, in ``$...$``: each against itself, ``\\boxed{}``, equivalent rewritings
   (``\\dfrac`` for ``\\frac``, no ``\\left``/``\\right``) and a perturbed value (one digit changed).
+- solutions: whole GSM8K-style solutions ("A: N" last line, half of them wrong), scored against
+  the truth as well.
 
 Goal (issue 9): >= 10x plain Math-Verify on numeric answers, >= 1x on LaTeX, identical verdicts.
 
@@ -118,7 +120,7 @@ class Prmflow:
 BLOCK = 50
 
 
-def compare(name: str, pairs: list[tuple[str, str]]) -> dict:
+def compare(name: str, pairs: list[tuple[str, str]], truth: list[bool] | None = None) -> dict:
     """Both graders over the same pairs, alternating blocks of ``BLOCK`` pairs, so that a busy
     machine slows both alike. Both first grade the same warm-up pairs (off the clock): Math-Verify's
     LaTeX parser (ANTLR) is slow until its tables are built, in each process once."""
@@ -150,8 +152,14 @@ def compare(name: str, pairs: list[tuple[str, str]]) -> dict:
     print(f"{name:8s} {len(pairs):6d} pairs ({result['equal']} equal) | plain math-verify "
           f"{result['plain_pairs_per_s']:7.0f} pairs/s | prmflow {result['prmflow_pairs_per_s']:7.0f} pairs/s | "
           f"{result['speedup']:5.1f}x | verdicts differ on {len(differ)} of {len(read)} pairs plain math-verify read")
-    for i in differ[:10]:
-        print(f"    differs: answer={pairs[i][0]!r} reference={pairs[i][1]!r} plain={plain[i]} prmflow={ours[i]}")
+    if truth is not None:
+        result["plain_agrees_with_truth"] = sum(bool(p) == t for p, t in zip(plain, truth, strict=True))
+        result["prmflow_agrees_with_truth"] = sum(bool(o) == t for o, t in zip(ours, truth, strict=True))
+        print(f"{'':8s} agreement with the truth: plain math-verify {result['plain_agrees_with_truth']}/{len(pairs)}"
+              f", prmflow {result['prmflow_agrees_with_truth']}/{len(pairs)}")
+    else:
+        for i in differ[:10]:
+            print(f"    differs: answer={pairs[i][0]!r} reference={pairs[i][1]!r} plain={plain[i]} prmflow={ours[i]}")
     return result
 
 
@@ -163,7 +171,28 @@ def latex(args) -> dict:
     return compare("latex", math500_pairs(args.limit))
 
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {"numeric": numeric, "latex": latex}
+def solutions(args) -> dict:
+    """Whole GSM8K-style solutions, as the held-back set of issue 9 writes them: the rationale
+    (``$`` as currency, ``<<a*b=c>>`` notes) and "A: N" on the last line, every other one made
+    wrong. Both graders get the whole text; the truth is known, so both are scored against it."""
+    rows = [json.loads(line) for line in open(DATA / "gsm8k" / "test.jsonl")][: args.limit]
+    pairs: list[tuple[str, str]] = []
+    truth: list[bool] = []
+    for r in rows:
+        body, ref = r["answer"].split("####")
+        ref = ref.strip()
+        for right in (True, False):
+            value = ref if right else _perturb_number(ref)
+            lines = body.rstrip().split("\n")
+            lines[-1] = lines[-1].replace(f">>{ref}", f">>{value}")
+            pairs.append(("\n".join(lines) + f"\nA: {value}", ref))
+            truth.append(right)
+    return compare("solutions", pairs, truth)
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "numeric": numeric, "latex": latex, "solutions": solutions,
+}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -11,6 +11,7 @@ import pytest
 
 from prmflow.labelers.outcome.base import find_answer, is_math, math_spans
 from prmflow.labelers.outcome.math import MathLabeler
+from prmflow.labelers.outcome.numbers import parse_plain_number
 
 HELD_BACK = "Your total will be $140 - $7 = $<<140-7=133>>133.\nA: 133"
 
@@ -148,8 +149,12 @@ def test_held_back_like_set_agrees_everywhere(shared_data, labeler):
     """Acceptance (issue 9 asks >= 99.8% on the held-back set): 1,319 GSM8K rationales x 7 styles."""
     rows = [json.loads(line) for line in open(shared_data / "gsm8k" / "test.jsonl")]
     items = list(_held_back_like(rows))
-    disagree = [(text[-80:], ref) for text, ref, right in items if (labeler.label(text, ref).value == 1.0) != right]
+    outcomes = [(labeler.label(text, ref), text, ref, right) for text, ref, right in items]
+    disagree = [(text[-80:], ref) for o, text, ref, right in outcomes if (o.value == 1.0) != right]
     assert (len(items), disagree[:5]) == (7 * 1319, [])
+    # and the answer shown is the number stated, never a fragment of prose between two "$"
+    fragments = [o.final_answer for o, *_ in outcomes if parse_plain_number(o.final_answer) is None]
+    assert fragments == []
 
 
 def test_find_answer_says_how():
