@@ -100,6 +100,18 @@ class _Worker:
         self.kill()
 
 
+def default_max_workers() -> int:
+    """``PRMFLOW_TIMELIMIT_WORKERS``, else min(4, CPUs). Each worker holds sympy and Math-Verify
+    (~150 MB), and a runner may start one SDK process per core, each with its own pool; most GSM8K
+    answers never reach a worker (the plain-number fast path), so a few per process suffice."""
+    env = os.environ.get("PRMFLOW_TIMELIMIT_WORKERS")
+    if env is not None:
+        if not env.strip().isdigit() or int(env) < 1:
+            raise ValueError(f"PRMFLOW_TIMELIMIT_WORKERS must be an integer >= 1, got {env!r}")
+        return int(env)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 class WorkerPool:
     """Warm worker processes shared by the threads of one process.
 
@@ -110,9 +122,11 @@ class WorkerPool:
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
-        self.max_workers = max_workers or os.cpu_count() or 1
-        if self.max_workers < 1:
-            raise ValueError(f"max_workers must be >= 1, got {max_workers!r}")
+        if max_workers is None:
+            max_workers = default_max_workers()
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
+        self.max_workers = max_workers
         self._ctx = mp.get_context("spawn")
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []

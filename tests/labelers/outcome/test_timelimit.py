@@ -147,3 +147,19 @@ def test_math_labeler_is_safe_from_many_threads():
     for lab in labelers:
         lab.close()
     assert len(results) == 3 * 8 and all(got == want for got, want in results)
+
+
+@pytest.mark.parametrize("env, expected", [("3", 3), (None, min(4, os.cpu_count() or 1))])
+def test_pool_size(monkeypatch, env, expected):
+    if env is None:
+        monkeypatch.delenv("PRMFLOW_TIMELIMIT_WORKERS", raising=False)
+    else:
+        monkeypatch.setenv("PRMFLOW_TIMELIMIT_WORKERS", env)
+    assert WorkerPool().max_workers == expected
+
+
+@pytest.mark.parametrize("bad", ["0", "two", "-1"])
+def test_bad_pool_size_is_refused(monkeypatch, bad):
+    monkeypatch.setenv("PRMFLOW_TIMELIMIT_WORKERS", bad)
+    with pytest.raises(ValueError, match=f"PRMFLOW_TIMELIMIT_WORKERS must be an integer >= 1, got '{bad}'"):
+        WorkerPool()
