@@ -30,6 +30,7 @@ untrusted text stay literal.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import unicodedata
@@ -149,6 +150,7 @@ _FOLD_EXTRA = {
 }
 
 
+@functools.lru_cache(maxsize=8192)
 def _fold_char(c: str) -> str:
     if c.isascii():
         return c.lower()

@@ -207,8 +207,8 @@ def aggregate_votes(template: JudgeTemplate, votes: Sequence[Vote], n_steps: int
     Ties break toward the pessimistic verdict, deterministically: the earliest first error (-1, "no
     error", counts as after every step) and "incorrect" for outcomes. A split judge has not shown a
     step or a solution to be right, and a false positive label is the costlier mistake in PRM
-    training data: Zhang et al. 2025 ("Lessons", §3) find Monte-Carlo labels' false positives, steps
-    called right that are wrong, behind much of the PRMs' weakness.
+    training data: Zhang et al. 2025 ("Lessons", §3) trace much of MC-trained PRMs' weakness to
+    steps labelled right that are wrong (a wrong step whose completions still reach the right answer).
     """
     parsed = [v for v in votes if v.parsed]
     k, unparsed = len(votes), len(votes) - len(parsed)
