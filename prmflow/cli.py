@@ -1,4 +1,4 @@
-"""The ``prmflow`` command: run, inspect, sql, schema.
+"""The ``prmflow`` command: run, inspect, sql, schema, export.
 
 SIGINT and SIGTERM stop a command at once with exit 130 / 143 and one line on stderr: every child
 process (an engine, Beam's worker processes, the labelers' time-limit child) is killed, and a run in
@@ -24,6 +24,8 @@ USAGE = """prmflow COMMAND ...
   inspect DIR [--partial]                         summary of a finished output (DuckDB views)
   sql DIR "SELECT ..." [--partial]                any query over the views
   schema [TABLE]                                  the columns of the output tables
+  export DIR --format F --out OUT [options]       labels in a trainer's format (trl | openrlhf | math-shepherd
+                                                  | verl | prmflow) with a dataset card; `export --help`
 
   --partial reads an output without _SUCCESS (a failed, killed or unfinished run), with a warning.
 """
@@ -137,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             from prmflow.analysis import cli as analysis_cli
 
             return analysis_cli.main(command, rest)
+        if command == "export":
+            from prmflow.export.cli import main as export_main
+
+            return export_main(rest)
     except (ConfigError, FileNotFoundError, FileExistsError) as e:
         print(f"prmflow {command}: {e}", file=sys.stderr)
         return 2

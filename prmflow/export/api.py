@@ -1,0 +1,142 @@
+"""``export(run_dir, out, config)``: a finished run's labels in a trainer's format, with a dataset card.
+
+Reads the run through :func:`prmflow.analysis.views.connect`, which refuses a directory without
+``_SUCCESS``. Writes ``train`` and ``validation`` files (both always, either may be empty) and README.md
+into a staging directory beside ``out``, then renames it into place: an export that fails leaves
+nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from prmflow.analysis.views import connect
+from prmflow.export import card
+from prmflow.export.config import BOOLEAN_FORMATS, ExportConfig, ExportError
+from prmflow.export.formats import math_shepherd, native, openrlhf, trl, verl
+from prmflow.export.formats.base import arrow_schema
+from prmflow.export.select import SPLITS, Example, Selection, non_binary, select_trajectories
+from prmflow.export.writers import WRITERS
+
+STEP_FORMATS = {"trl": trl, "openrlhf": openrlhf, "math-shepherd": math_shepherd, "prmflow": native}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    out: str
+    files: dict[str, str]
+    """split -> file name inside ``out``."""
+    counts: dict
+
+
+def config_digest(run_dir: str) -> str:
+    """The run's config digest, as ``RunConfig.digest`` computed it: sha256 of the manifest's config."""
+    path = Path(run_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ExportError(f"{str(path)!r} cannot be read ({e}); is {run_dir!r} a finished prmflow run?") from e
+    return hashlib.sha256(json.dumps(manifest["config"], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def step_counts(selection: Selection) -> dict:
+    counts: dict = {"trajectories_in_run": selection.trajectories_in_run,
+                    "dropped": {reason: n for reason, n in selection.dropped.items()}}
+    for split in SPLITS:
+        examples = [e for e in selection.examples if e.split == split]
+        labels = [v for e in examples for v in e.labels]
+        counts[split] = {
+            "problems": len({e.problem_id for e in examples}),
+            "trajectories": len(examples),
+            "steps": len(labels),
+            "positive": sum(1 for v in labels if v == 1.0),
+            "negative": sum(1 for v in labels if v == 0.0),
+            "soft": sum(1 for v in labels if v not in (0.0, 1.0)),
+            "mean_label": sum(labels) / len(labels) if labels else None,
+        }
+    return counts
+
+
+def _step_rows(config: ExportConfig, examples: list[Example]):
+    module = STEP_FORMATS[config.format]
+    if config.format in BOOLEAN_FORMATS:
+        n, value = non_binary(examples)
+        if n:
+            raise ExportError(f"--format {config.format} takes 0/1 step labels only, but {n} steps have other "
+                              f"{config.label} labels (e.g. {value!r}); use --format openrlhf or prmflow, which "
+                              f"carry floats")
+    columns = module.columns(config, examples)
+    if config.format == "openrlhf":
+        as_floats = openrlhf.soft(config, examples)
+        rows = {s: [openrlhf.row(e, config, as_floats=as_floats) for e in examples if e.split == s] for s in SPLITS}
+    else:
+        rows = {s: [module.row(e, config) for e in examples if e.split == s] for s in SPLITS}
+    return columns, rows, module.how_to_train(config)
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {str(out)!r} is a file; give a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"--out {str(out)!r} is not empty; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+
+def export(run_dir: str, out: str, config: ExportConfig) -> ExportResult:
+    out_path = Path(out)
+    _prepare_out(out_path, config.overwrite)
+    con = connect(run_dir)  # refuses a run without _SUCCESS
+    digest = config_digest(run_dir)
+    if config.format == "verl":
+        columns = verl.columns(config)
+        rows, counts = verl.build(con, config)
+        how = verl.how_to_train(config)
+    else:
+        selection = select_trajectories(con, config)
+        columns, rows, how = _step_rows(config, selection.examples)
+        counts = step_counts(selection)
+    schema = arrow_schema(columns)
+    files = {split: f"{split}.{config.file_format}" for split in SPLITS}
+    staging = out_path.parent / f".{out_path.name}.export-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        for split in SPLITS:
+            WRITERS[config.file_format](rows[split], schema, staging / files[split])
+        (staging / "README.md").write_text(
+            card.render(config=config, run_dir=run_dir, digest=digest, columns=columns, counts=counts, files=files,
+                        how_to_train=how),
+            encoding="utf-8")
+        if out_path.exists():
+            old = out_path.parent / f".{out_path.name}.replaced-{os.getpid()}"
+            out_path.rename(old)
+            staging.rename(out_path)
+            shutil.rmtree(old)
+        else:
+            staging.rename(out_path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(out=str(out_path), files=files, counts=counts)
+
+
+def summary(result: ExportResult) -> str:
+    """One line per split for the terminal."""
+    c = result.counts
+    lines = []
+    for split in SPLITS:
+        s = c[split]
+        if "trajectories" in s:
+            lines.append(f"  {split:<10} {s['problems']} problems, {s['trajectories']} trajectories, {s['steps']} steps "
+                         f"({s['positive']} positive, {s['negative']} negative, {s['soft']} soft)")
+        else:
+            lines.append(f"  {split:<10} {s['rows']} rows ({s['problems']} problems, {s['start_states']} start states)")
+    dropped = Counter(c["dropped"])
+    if dropped:
+        lines.append("  dropped    " + ", ".join(f"{r}={n}" for r, n in sorted(dropped.items())))
+    return f"wrote {result.out} (README.md, " + ", ".join(result.files.values()) + ")\n" + "\n".join(lines)

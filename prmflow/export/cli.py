@@ -1,0 +1,58 @@
+"""``prmflow export RUN_DIR --format F --out DIR [options]``; every error is exit 2 with one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from prmflow.export.api import export, summary
+from prmflow.export.config import FILE_FORMATS, FORMATS, LABELS, PLACEHOLDER, ExportConfig, ExportError
+
+USAGE = ("prmflow export RUN_DIR --format {" + "|".join(FORMATS) + "} --out DIR [--label {" + "|".join(LABELS) + "}] "
+         "[--min-weight W] [--consensus-only] [--sources A,B] [--methods M,N] [--val-fraction F] [--seed N] "
+         "[--file-format {parquet|jsonl}] [--placeholder TEXT] [--overwrite]")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print the usage and exit; one line instead
+        raise ExportError(message)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(","))
+
+
+def parse(argv: list[str]) -> tuple[str, str, ExportConfig]:
+    p = _Parser(prog="prmflow export", usage=USAGE, add_help=False)
+    p.add_argument("run_dir")
+    p.add_argument("--format", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--label", default=None)
+    p.add_argument("--min-weight", type=float, default=None)
+    p.add_argument("--consensus-only", action="store_true")
+    p.add_argument("--sources", type=_names, default=())
+    p.add_argument("--methods", type=_names, default=())
+    p.add_argument("--val-fraction", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--file-format", default="parquet", choices=FILE_FORMATS)
+    p.add_argument("--placeholder", default=PLACEHOLDER)
+    p.add_argument("--overwrite", action="store_true")
+    a = p.parse_args(argv)
+    config = ExportConfig(format=a.format, label=a.label, min_weight=a.min_weight, consensus_only=a.consensus_only,
+                          sources=a.sources, methods=a.methods, val_fraction=a.val_fraction, seed=a.seed,
+                          file_format=a.file_format, placeholder=a.placeholder, overwrite=a.overwrite)
+    return a.run_dir, a.out, config
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    try:
+        run_dir, out, config = parse(argv)
+        result = export(run_dir, out, config)
+    except (ExportError, FileNotFoundError, FileExistsError) as e:
+        print(f"prmflow export: {e}", file=sys.stderr)
+        return 2
+    print(summary(result))
+    return 0
