@@ -79,7 +79,7 @@ def _has_expression(parsed: list) -> bool:
     return any(not isinstance(x, str) for x in parsed)
 
 
-_DELIMITED = ("$", "\\(", "\\[", "\\boxed")
+_DELIMITED = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\boxed")  # an escaped "\$" is a dollar sign
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _LATEX = re.compile(r"[\\^_{}]")
 
@@ -93,7 +93,7 @@ def _parse(text: str) -> list:
     """
     from math_verify import parse
 
-    if any(d in text for d in _DELIMITED):
+    if _DELIMITED.search(text):
         return parse(text, parsing_timeout=None)
     bare_first = "**" in text or (_WORD.search(text) is not None and _LATEX.search(text) is None)
     attempts = (text, f"${text}$") if bare_first else (f"${text}$", text)

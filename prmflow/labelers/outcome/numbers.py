@@ -28,7 +28,7 @@ _NUMBER = r"""
     (?:
         \\[dt]?frac\{(?P<fnum>\d{1,12})\}\{(?P<fden>\d{1,12})\}
       | (?P<num>\d{1,12})/(?P<den>\d{1,12})
-      | (?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<dec>\d+))?
+      | (?P<int>\d{1,3}(?:,(?:\\!)?\d{3})+|\d+)(?:\.(?P<dec>\d+))?  # 32,\!348 is LaTeX for 32,348
     )
 """
 # Currency and percent signs, a trailing unit made of words of two letters or more ("dollars",
@@ -95,7 +95,7 @@ def parse_plain_number(s: str) -> PlainNumber | None:
         is_int = value.denominator == 1 and m["fnum"] is not None
         text = f"{m['neg'] or ''}{num}/{den}" if m["num"] is not None else str(value)
         return PlainNumber(value, "int" if is_int else "fraction", False, text)
-    digits = m["int"].replace(",", "")
+    digits = m["int"].replace(",", "").replace("\\!", "")
     if m["dec"] is not None:
         if len(digits.lstrip("0")) + len(m["dec"]) > _MAX_DECIMAL_DIGITS:
             return None

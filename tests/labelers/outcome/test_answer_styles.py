@@ -157,6 +157,13 @@ def test_held_back_like_set_agrees_everywhere(shared_data, labeler):
     assert fragments == []
 
 
+def test_math500_solutions_agree_with_their_own_answers(shared_data, labeler):
+    """The 500 MATH500 reference solutions (\\boxed answers) against their ``answer`` field."""
+    rows = [json.loads(line) for line in open(shared_data / "math500" / "test.jsonl")]
+    disagree = [r["unique_id"] for r in rows if labeler.label(r["solution"], r["answer"]).value != 1.0]
+    assert (len(rows), disagree) == (500, [])
+
+
 def test_find_answer_says_how():
     assert find_answer(HELD_BACK).how == "marker"
     assert find_answer("So she pays 2 + 3 = 5 dollars in all.").how == "last-result"

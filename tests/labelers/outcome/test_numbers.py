@@ -24,6 +24,7 @@ from prmflow.labelers.outcome.numbers import numbers_equal, parse_plain_number
         ("$\\dfrac{1}{3}$", Fraction(1, 3), "fraction", False),
         ("25%", Fraction(25), "int", True),
         ("25\\%", Fraction(25), "int", False),  # Math-Verify drops a LaTeX percent
+        ("\\$32,\\!348", Fraction(32348), "int", False),  # MATH500 test/algebra/2626
     ],
 )
 def test_plain_numbers(text, value, kind, percent):
@@ -54,7 +55,7 @@ def _pairs():
     rng = random.Random(9)
     fixed = ["18", "18.0", "18.00", "$18", "1,234", "1234", "0.5", "1/2", "\\frac{1}{2}", "50%", "50.0%", "0.50",
              "0.333333", "1/3", "0.3333333", "25%", "0.25", "100%", "1", "1.0000001", "0.0000001", "0", "0.0",
-             "6/3", "2", "\\frac{4}{2}", "2.0", "-0"]
+             "6/3", "2", "\\frac{4}{2}", "2.0", "-0", "$32,\\!348$", "32348"]
     yield from itertools.product(fixed, fixed)
     for _ in range(400):
         a = _forms(rng)
