@@ -56,7 +56,8 @@ class PlainNumber:
     value: Fraction
     """The number as written, before any percent sign is applied."""
     kind: Kind
-    """int, decimal (a sympy Float to Math-Verify) or fraction (a/b that is not an integer)."""
+    """int, decimal (a sympy Float to Math-Verify) or fraction ("a/b", kept unevaluated by
+    Math-Verify, or a ``\\frac`` that is not an integer)."""
     percent: bool
     """Written with "%" (Math-Verify's percentage); a LaTeX ``\\%`` is dropped, as Math-Verify does."""
     text: str
