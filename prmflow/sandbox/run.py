@@ -5,7 +5,9 @@
 - ``signal``: it was killed by a signal (a CPU limit's SIGXCPU, a SIGSEGV, ...);
 - ``timeout``: the wall clock ran out and the sandbox was killed;
 - ``output_limit``: stdout or stderr went past ``max_output_bytes`` and the sandbox was killed;
-- ``sandbox_error``: the sandbox did not start or the launcher failed; the program never ran.
+- ``sandbox_error``: the sandbox did not start (or not within ``startup_s``) or the launcher failed;
+  the program never ran.
+The wall clock is the program's: it starts once bwrap reports the program started.
 """
 
 from __future__ import annotations
@@ -62,10 +64,13 @@ class Sandbox:
     missing) when it cannot, so a misconfigured worker fails closed before judging anything.
     """
 
-    def __init__(self, limits: Limits | None = None, *, mode: str = "bwrap", tmp_parent: str | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, *, mode: str = "bwrap", tmp_parent: str | None = None,
+                 startup_s: float = 60.0) -> None:
         if mode not in ("bwrap", "none"):
             raise ValueError(f"sandbox mode must be 'bwrap' or 'none', got {mode!r}")
         self.limits = limits or Limits()
+        self.startup_s = startup_s
+        """How long bwrap may take to set the sandbox up before the program's own clock starts."""
         self.mode = mode
         self.tmp_parent = tmp_parent
         self.python = find_python()
@@ -131,15 +136,19 @@ class Sandbox:
                 os.close(fd)
         outcome = "failed"
         try:
-            outcome, out, err = _communicate(proc, stdin, started + limits.timeout_s, limits.max_output_bytes)
+            outcome, out, err, status_json = _communicate(proc, stdin, limits, status_r, self.startup_s)
         finally:
             if outcome != "exited":
                 # The group holds bwrap; its death takes the pid namespace (--die-with-parent), and with
                 # it every process the program made, setsid or not.
                 _kill_group(proc)
             proc.wait()
-            status_json = _read_all(status_r) if status_r is not None else b""
+            if status_r is not None:
+                os.close(status_r)
         duration = time.monotonic() - started
+        if outcome == "start_timeout":
+            return Result("sandbox_error", None, out, err, duration,
+                          f"the sandbox did not start within {self.startup_s:g} s")
         if outcome == "timeout":
             return Result("timeout", None, out, err, duration, f"killed after the {limits.timeout_s:g} s wall-clock limit")
         if outcome == "output_limit":
@@ -185,32 +194,26 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    try:
-        os.set_blocking(fd, False)
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
+def _communicate(proc: subprocess.Popen, stdin: bytes, limits: Limits, status_r: int | None,
+                 startup_s: float) -> tuple[str, bytes, bytes, bytes]:
+    """Feed stdin, read stdout/stderr up to ``max_output_bytes`` each, until they close or a limit is hit.
 
-
-def _communicate(proc: subprocess.Popen, stdin: bytes, deadline: float, cap: int) -> tuple[str, bytes, bytes]:
-    """Feed stdin, read stdout/stderr up to ``cap`` bytes each, until both close or a limit is hit.
-
-    Returns (exited | timeout | output_limit, stdout, stderr)."""
+    The wall clock starts when bwrap reports the program's pid on ``status_r``: creating namespaces can
+    stall under load (network namespaces most), and that is not the program's time. Until then the
+    limit is ``startup_s``. Returns (exited | timeout | start_timeout | output_limit, stdout, stderr,
+    bwrap's status lines)."""
+    cap = limits.max_output_bytes
     bufs = {proc.stdout: bytearray(), proc.stderr: bytearray()}
+    status = bytearray()
     sel = selectors.DefaultSelector()
     for f in bufs:
         os.set_blocking(f.fileno(), False)
         sel.register(f, selectors.EVENT_READ)
+    running = status_r is None
+    deadline = time.monotonic() + (limits.timeout_s if running else startup_s)
+    if status_r is not None:
+        os.set_blocking(status_r, False)
+        sel.register(status_r, selectors.EVENT_READ)
     pending = memoryview(stdin)
     if pending:
         os.set_blocking(proc.stdin.fileno(), False)
@@ -219,10 +222,10 @@ def _communicate(proc: subprocess.Popen, stdin: bytes, deadline: float, cap: int
         proc.stdin.close()
     outcome = "exited"
     try:
-        while sel.get_map():
+        while any(f in bufs for f in (key.fileobj for key in sel.get_map().values())):
             left = deadline - time.monotonic()
             if left <= 0:
-                outcome = "timeout"
+                outcome = "timeout" if running else "start_timeout"
                 break
             for key, _ in sel.select(min(left, 1.0)):
                 f = key.fileobj
@@ -237,11 +240,17 @@ def _communicate(proc: subprocess.Popen, stdin: bytes, deadline: float, cap: int
                         f.close()
                     continue
                 try:
-                    chunk = os.read(f.fileno(), 65536)
+                    chunk = os.read(f if f is status_r else f.fileno(), 65536)
                 except BlockingIOError:
                     continue
                 if not chunk:
                     sel.unregister(f)
+                    continue
+                if f is status_r:
+                    status += chunk[:65536]
+                    if not running and b"child-pid" in status:
+                        running = True
+                        deadline = time.monotonic() + limits.timeout_s
                     continue
                 buf = bufs[f]
                 room = cap - len(buf)
@@ -252,11 +261,16 @@ def _communicate(proc: subprocess.Popen, stdin: bytes, deadline: float, cap: int
             if outcome != "exited":
                 break
         if outcome == "exited":
-            # Pipes closed: the sandbox is gone or going; wait for bwrap within the deadline.
+            # Output closed: the sandbox is gone or going; wait for bwrap within the deadline.
             try:
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
             except subprocess.TimeoutExpired:
-                outcome = "timeout"
+                outcome = "timeout" if running else "start_timeout"
+        if status_r is not None:
+            try:
+                status += os.read(status_r, 65536)  # the lines bwrap wrote as it exited
+            except (BlockingIOError, OSError):
+                pass
     finally:
         sel.close()
         for f in (proc.stdin, proc.stdout, proc.stderr):
@@ -264,4 +278,4 @@ def _communicate(proc: subprocess.Popen, stdin: bytes, deadline: float, cap: int
                 f.close()
             except OSError:
                 pass
-    return outcome, bytes(bufs[proc.stdout]), bytes(bufs[proc.stderr])
+    return outcome, bytes(bufs[proc.stdout]), bytes(bufs[proc.stderr]), bytes(status)

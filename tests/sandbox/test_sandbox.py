@@ -189,3 +189,31 @@ def test_seccomp_filter_denies_exactly_its_table(arch, audit_arch):
 
 def test_seccomp_unsupported_arch_installs_nothing():
     assert seccomp.filter_program("riscv64") is None and seccomp.denied_numbers("riscv64") is None
+
+
+def test_a_sandbox_that_never_starts_is_a_sandbox_error(tmp_path, monkeypatch):
+    token = f"never-starts-{os.getpid()}"
+    fake = _fake_bwrap(tmp_path, textwrap_help() + f"exec sh -c 'sleep 120; :' {token}\n")
+    monkeypatch.setattr(runmod, "find_bwrap", lambda: fake)
+    with pytest.raises(SandboxUnavailable, match="did not start within 1 s"):
+        Sandbox(startup_s=1)
+    # the stalled start was killed with its process group
+    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline_has(p, token)]
+    assert leftovers == []
+
+
+def _cmdline_has(proc: Path, token: str) -> bool:
+    try:
+        return token.encode() in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def test_the_wall_clock_starts_when_the_program_does(tmp_path, monkeypatch):
+    # A bwrap that takes 3 s to set up (as namespace creation can under load) before a 1.5 s program limit.
+    real = bw.find_bwrap()
+    fake = _fake_bwrap(tmp_path, f'[ "$1" = "--help" ] && exec "{real}" --help\nsleep 3\nexec "{real}" "$@"\n')
+    monkeypatch.setattr(runmod, "find_bwrap", lambda: fake)
+    box = Sandbox(Limits(timeout_s=1.5))
+    r = box.run({"p.py": "print('ok')\n"}, ["p.py"])
+    assert (r.status, r.stdout) == ("ok", b"ok\n")
