@@ -206,7 +206,8 @@ def write_program_dir(parent: str | None, files: dict[str, str | bytes], uid: in
             raise ValueError(f"sandbox file names must be plain names, got {name!r}")
     d = tempfile.mkdtemp(prefix="prmflow-sandbox-", dir=parent)
     for name, content in files.items():
-        data = content.encode() if isinstance(content, str) else content
+        # A lone surrogate (from JSON text) cannot be UTF-8: it becomes "?" instead of failing the write.
+        data = content.encode("utf-8", "replace") if isinstance(content, str) else content
         path = Path(d, name)
         path.write_bytes(data)
         if uid >= 0:

@@ -143,6 +143,8 @@ PLAIN_TESTS = "assert add(1, 2) == 3\nassert add(2, 2) == 4\nassert add(0, 0) ==
     ("def add(a, b):\n    while a < 0:\n        pass\n    return a + b\n", True, 0.75, "timeout", "3/4"),
     ("```python\ndef add(a, b):\n    return a + b\n```\nThis adds.", False, 1.0, "ok", None),
     ("", False, 0.0, "no_answer", "empty solution"),
+    # a lone surrogate (valid in JSON text, not in UTF-8) in a comment: written as "?", judged as usual
+    ("def add(a, b):\n    return a + b  # \ud800\n", False, 1.0, "ok", None),
 ])
 def test_verdicts(solution, partial, value, status, detail):
     labeler = CodeLabeler(CodeConfig(timeout_s=5, partial=partial, max_output_bytes=1 << 16, memory_mb=256))
