@@ -96,9 +96,16 @@ def export(run_dir: str, out: str, config: ExportConfig) -> ExportResult:
     if config.format == "verl":
         columns = verl.columns(config)
         rows, counts = verl.build(con, config)
+        if not any(rows.values()):
+            raise ExportError(f"no problem is left to export ({counts['problems_in_run']} in the run; dropped: "
+                              f"{counts['dropped'] or 'none'}); verl needs problems with a reference answer")
         how = verl.how_to_train(config)
     else:
         selection = select_trajectories(con, config)
+        if not selection.examples:
+            why = ", ".join(f"{r}={n}" for r, n in selection.dropped.items()) or "the run has no steps"
+            raise ExportError(f"no trajectory is left to export ({selection.trajectories_in_run} in the run; "
+                              f"dropped: {why}); check --label {config.label} and the filters")
         columns, rows, how = _step_rows(config, selection.examples)
         counts = step_counts(selection)
     schema = arrow_schema(columns)
