@@ -54,6 +54,10 @@ class CodeConfig:
     """The largest file the program may write, MiB (its /tmp is a private tmpfs)."""
     partial: bool = False
     """Credit the fraction of test units that pass instead of all-or-nothing."""
+    plain_returns: bool = True
+    """When the tests name an ``entry_point``, its return values must be plain builtin values (exact
+    int, str, list, dict, ...): an object whose ``__eq__`` always answers True would pass every
+    equality assert, a known reward hack. Off for problems whose functions return other types."""
     sandbox: Literal["bwrap", "none"] = "bwrap"
     """bwrap (mandatory default) or none (refused unless PRMFLOW_ALLOW_UNSANDBOXED=1)."""
     workers: int | None = None
@@ -76,8 +80,9 @@ class CodeConfig:
         number("file_size_mb", self.file_size_mb, True)
         if self.workers is not None:
             number("workers", self.workers, True)
-        if not isinstance(self.partial, bool):
-            raise ValueError(f"outcome.options.partial must be a boolean, got {self.partial!r}")
+        for name in ("partial", "plain_returns"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"outcome.options.{name} must be a boolean, got {getattr(self, name)!r}")
         if self.sandbox not in ("bwrap", "none"):
             raise ValueError(f"outcome.options.sandbox must be 'bwrap' or 'none', got {self.sandbox!r}")
         if self.sandbox == "none" and os.environ.get(ALLOW_UNSANDBOXED_ENV) != "1":
@@ -218,9 +223,9 @@ class CodeLabeler:
             return Outcome(0.0, self.name, "no_answer", None, "empty solution")
         nonce = secrets.token_hex(16)
         files = {"harness.py": HARNESS, "solution.py": build_program(solution, tests), "test.py": tests.test}
-        argv = ["harness.py", "/prog/solution.py", "/prog/test.py", "1" if self.config.partial else "0"]
-        if self.config.sandbox == "none":
-            argv = ["harness.py", "solution.py", "test.py", argv[3]]  # the program directory is the cwd
+        guarded = tests.entry_point if self.config.plain_returns and tests.entry_point else ""
+        folder = "/prog/" if self.config.sandbox == "bwrap" else ""  # unsandboxed: the program directory is the cwd
+        argv = ["harness.py", f"{folder}solution.py", f"{folder}test.py", "1" if self.config.partial else "0", guarded]
         try:
             result = self.sandbox.run(files, argv, stdin=(nonce + "\n").encode())
         except Exception as e:  # noqa: BLE001 - label never raises; an unexpected failure is a value

@@ -156,6 +156,25 @@ def test_verdicts(solution, partial, value, status, detail):
         assert detail in out.detail, out
 
 
+ALWAYS_EQUAL = "class Eq:\n    def __eq__(self, other):\n        return True\n\n"
+GUARDED_TESTS = json.dumps({"test": PLAIN_TESTS, "entry_point": "add"})
+
+
+@pytest.mark.parametrize("solution,plain_returns,value,detail", [
+    (ALWAYS_EQUAL + "def add(a, b):\n    return Eq()\n", True, 0.0, "TypeError: returned a solution.Eq, not a plain"),
+    (ALWAYS_EQUAL + "def add(a, b):\n    return [Eq()]\n", True, 0.0, "returned a solution.Eq"),
+    ("from unittest.mock import ANY\ndef add(a, b):\n    return ANY\n", True, 0.0, "unittest.mock._ANY"),
+    ("class I(int):\n    pass\ndef add(a, b):\n    return I(a + b)\n", True, 0.0, "returned a solution.I"),
+    ("def add(a, b):\n    return a + b\n", True, 1.0, None),
+    # the hack, when the guard is off: why it is on by default
+    (ALWAYS_EQUAL + "def add(a, b):\n    return Eq()\n", False, 1.0, None),
+])
+def test_always_equal_results_do_not_pass(solution, plain_returns, value, detail):
+    out = CodeLabeler(CodeConfig(timeout_s=5, plain_returns=plain_returns)).label(solution, GUARDED_TESTS)
+    assert (out.value, out.status) == (value, "ok"), out
+    assert detail is None or detail in out.detail, out
+
+
 @pytest.mark.parametrize("reference,status,detail", [
     (None, "no_reference", "no tests"),
     ("  ", "no_reference", "no tests"),
@@ -191,6 +210,7 @@ def test_program_assembly():
     ({"file_size_mb": -1}, "outcome.options.file_size_mb must be a positive integer, got -1"),
     ({"workers": 0}, "outcome.options.workers must be a positive integer, got 0"),
     ({"partial": "yes"}, "outcome.options.partial must be a boolean, got 'yes'"),
+    ({"plain_returns": 1}, "outcome.options.plain_returns must be a boolean, got 1"),
     ({"sandbox": "docker"}, "outcome.options.sandbox must be 'bwrap' or 'none', got 'docker'"),
     ({"sandbox": "none"}, f"outcome.options.sandbox must be 'bwrap' unless {ALLOW_UNSANDBOXED_ENV}=1 is set"),
 ])
