@@ -14,6 +14,8 @@ import math
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +151,17 @@ def warm_up() -> None:
         math_verdict(answer, "answer-is", reference)
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """What Math-Verify is asked to judge: the answer as it will be parsed, how it was found, the
+    reference; and the answer as the outcome shows it."""
+
+    answer: str | None
+    how: str
+    reference: str
+    shown: str | None
+
+
 class MathLabeler:
     """Grades a solution against a reference; never raises (a failure is an Outcome status)."""
 
@@ -161,6 +174,25 @@ class MathLabeler:
         self._runner = None if in_process else TimeLimitedRunner(self.config.timeout_s, warmup=warm_up)
 
     def label(self, solution: str, reference: str | None) -> Outcome:
+        prepared = self._prepare(solution, reference)
+        return prepared if isinstance(prepared, Outcome) else self._judge(prepared)
+
+    def label_many(self, pairs: Sequence[tuple[str, str | None]]) -> list[Outcome]:
+        """``[label(s, r) for s, r in pairs]``, faster: plain numbers are judged here, and the pairs
+        that need Math-Verify go to the pool's workers in parallel, each distinct one once (the
+        rollouts of one prefix often state the same answer)."""
+        prepared = [self._prepare(solution, reference) for solution, reference in pairs]
+        todo = list(dict.fromkeys(p for p in prepared if not isinstance(p, Outcome)))
+        if self._runner is None or len(todo) < 2:
+            judged = {p: self._judge(p) for p in todo}
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(todo), self._runner.max_workers)) as pool:
+                judged = dict(zip(todo, pool.map(self._judge, todo), strict=True))
+        return [p if isinstance(p, Outcome) else judged[p] for p in prepared]
+
+    def _prepare(self, solution: str, reference: str | None) -> Outcome | _Pending:
+        """The verdict when it needs no Math-Verify (no reference, plain numbers, a bad reference),
+        else what Math-Verify must judge."""
         if reference is None or not str(reference).strip():
             return Outcome(None, self.name, "no_reference", None, "the problem has no reference answer")
         if not isinstance(solution, str):
@@ -186,14 +218,17 @@ class MathLabeler:
         # compared as an equation; against a value, its result does.
         whole = found.formula is not None and "=" in ref
         pred = f"${found.formula}$" if whole else f"${answer}$" if found.how == "formula" else answer
-        args = (pred, found.how, ref, self.config.float_rounding)
+        return _Pending(pred, found.how, ref, found.answer)
+
+    def _judge(self, pending: _Pending) -> Outcome:
+        args = (pending.answer, pending.how, pending.reference, self.config.float_rounding)
         try:
             value, status, detail = self._verdict(*args)
         except Timeout as e:
-            return Outcome(None, self.name, "timeout", found.answer, str(e))
+            return Outcome(None, self.name, "timeout", pending.shown, str(e))
         except Exception as e:  # noqa: BLE001
-            return Outcome(None, self.name, "error", found.answer, f"{type(e).__name__}: {e}"[:500])
-        return Outcome(value, self.name, status, found.answer, detail)  # type: ignore[arg-type]
+            return Outcome(None, self.name, "error", pending.shown, f"{type(e).__name__}: {e}"[:500])
+        return Outcome(value, self.name, status, pending.shown, detail)  # type: ignore[arg-type]
 
     def _verdict(self, *args: Any) -> tuple[float | None, str, str | None]:
         if self._runner is None:

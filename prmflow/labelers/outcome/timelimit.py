@@ -244,6 +244,11 @@ class TimeLimitedRunner:
         self._closed = False
         self._lock = threading.Lock()
 
+    @property
+    def max_workers(self) -> int:
+        """How many calls the pool can run at once."""
+        return self._pool.max_workers
+
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """The result of ``fn(*args)``; raises Timeout, or RuntimeError with the worker's error."""
         return self._pool.call(fn, args, self.timeout_s)

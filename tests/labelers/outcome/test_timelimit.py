@@ -108,7 +108,7 @@ def test_warm_up_runs_before_the_first_call_and_outside_its_limit():
     """A fresh worker's imports take seconds on a busy machine; they must not eat a verdict's limit."""
     pool = WorkerPool(max_workers=1)
     try:
-        runner = TimeLimitedRunner(0.5, pool, warmup=functools.partial(time.sleep, 1.0))
+        runner = TimeLimitedRunner(1.0, pool, warmup=functools.partial(time.sleep, 2.0))
         assert runner.call(sum, [1, 2]) == 3 and pool.restarts == 0
         runner.close()
     finally:
