@@ -2,10 +2,11 @@
 
 Each execution is a fresh bubblewrap sandbox (namespaces, rlimits, a private tmpfs) running the
 solution and its tests in a new Python; the parallel run uses one worker per available core. Prints
-executions/s of both, side by side, and the ratio; every verdict must be 1.0, so a broken sandbox
-cannot look fast.
+executions/s, side by side, with 1 worker, one per core and the labeler's default (WORKERS_PER_CORE
+per core: executions wait on namespace setup more than they compute), and the ratios; every verdict
+must be 1.0, so a broken sandbox cannot look fast.
 
-    python bench/grading_code.py [--problems 164] [--workers N]
+    python bench/grading_code.py [--problems 164] [--workers N ...]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import platform
 import time
 from pathlib import Path
 
-from prmflow.labelers.outcome.code import CodeConfig, CodeLabeler, humaneval_tests
+from prmflow.labelers.outcome.code import WORKERS_PER_CORE, CodeConfig, CodeLabeler, humaneval_tests
 from prmflow.sandbox.pool import default_workers
 from prmflow.sources.humaneval import solution_steps
 
@@ -45,17 +46,18 @@ def measure(pairs: list[tuple[str, str]], workers: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=164)
-    parser.add_argument("--workers", type=int, default=default_workers())
+    parser.add_argument("--workers", type=int, nargs="+",
+                        default=sorted({default_workers(), WORKERS_PER_CORE * default_workers()}))
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args(argv)
     pairs = load(args.data, args.problems)
     print(f"# {platform.platform()}, {default_workers()} cores available; {len(pairs)} HumanEval executions")
     seq = measure(pairs, 1)
-    par = measure(pairs, args.workers)
-    print(f"{'run':<12}{'workers':>8}{'seconds':>10}{'exec/s':>10}")
-    for name, m in (("sequential", seq), ("parallel", par)):
-        print(f"{name:<12}{m['workers']:>8}{m['seconds']:>10.2f}{m['per_s']:>10.1f}")
-    print(f"speed-up: {par['per_s'] / seq['per_s']:.2f}x with {args.workers} workers")
+    print(f"{'run':<12}{'workers':>8}{'seconds':>10}{'exec/s':>10}{'speed-up':>10}")
+    print(f"{'sequential':<12}{1:>8}{seq['seconds']:>10.2f}{seq['per_s']:>10.1f}{1:>9.2f}x")
+    for workers in args.workers:
+        m = measure(pairs, workers)
+        print(f"{'parallel':<12}{workers:>8}{m['seconds']:>10.2f}{m['per_s']:>10.1f}{m['per_s'] / seq['per_s']:>9.2f}x")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ from prmflow.sandbox import Limits, Result, Sandbox, run_many
 from prmflow.sandbox.pool import default_workers
 
 ALLOW_UNSANDBOXED_ENV = "PRMFLOW_ALLOW_UNSANDBOXED"
+# An execution waits (namespace setup and teardown, process start) more than it computes, so more
+# executions than cores pay off: bench/grading_code.py on 2 cores gave 7.2 executions/s with 1
+# worker, 12.5 with 2, 17.7 with 4, 22.7 with 8.
+WORKERS_PER_CORE = 4
 HARNESS = (Path(__file__).parent / "code_harness.py").read_text(encoding="utf-8")
 
 
@@ -61,7 +65,7 @@ class CodeConfig:
     sandbox: Literal["bwrap", "none"] = "bwrap"
     """bwrap (mandatory default) or none (refused unless PRMFLOW_ALLOW_UNSANDBOXED=1)."""
     workers: int | None = None
-    """Concurrent executions in ``label_many``; None: one per available core."""
+    """Concurrent executions in ``label_many``; None: WORKERS_PER_CORE per available core."""
 
     def __post_init__(self) -> None:
         self._verify_args()
@@ -234,7 +238,7 @@ class CodeLabeler:
 
     def label_many(self, pairs: list[tuple[str, str | None]]) -> list[Outcome]:
         """``[label(s, r) for s, r in pairs]``, up to ``workers`` executions at once, in order."""
-        return run_many(lambda p: self.label(*p), pairs, self.config.workers or default_workers())
+        return run_many(lambda p: self.label(*p), pairs, self.config.workers or WORKERS_PER_CORE * default_workers())
 
     def close(self) -> None:
         pass
