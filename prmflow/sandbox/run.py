@@ -92,9 +92,9 @@ class Sandbox:
                 )
 
     def run(self, files: dict[str, str | bytes], argv: list[str], stdin: bytes = b"") -> Result:
-        """Run ``python -I <argv>`` in the sandbox, with ``files`` in its working program directory.
-
-        ``argv[0]`` names one of ``files``; ``stdin`` is written to the program's standard input."""
+        """Run the Python program ``argv[0]`` (one of ``files``, which appear read-only in /prog) with
+        arguments ``argv[1:]``, isolated (-I) and with the standard library only (-S); ``stdin`` is
+        written to its standard input. Raises ValueError only for a file name that is not plain."""
         uid = self._uids.acquire() if (self.mode == "bwrap" and self.root_mode) else -1
         prog_dir = None
         started = time.monotonic()
