@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prmflow.analysis.views import connect
-from prmflow.export import card
+from prmflow.export.card import render as render_card
 from prmflow.export.config import BOOLEAN_FORMATS, ExportConfig, ExportError
 from prmflow.export.formats import math_shepherd, native, openrlhf, trl, verl
 from prmflow.export.formats.base import arrow_schema
@@ -117,7 +117,7 @@ def export(run_dir: str, out: str, config: ExportConfig) -> ExportResult:
         for split in SPLITS:
             WRITERS[config.file_format](rows[split], schema, staging / files[split])
         (staging / "README.md").write_text(
-            card.render(config=config, run_dir=run_dir, digest=digest, columns=columns, counts=counts, files=files,
+            render_card(config=config, run_dir=run_dir, digest=digest, columns=columns, counts=counts, files=files,
                         how_to_train=how),
             encoding="utf-8")
         if out_path.exists():
