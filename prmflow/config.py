@@ -157,6 +157,9 @@ class OutputConfig:
     """Shards per table; rows go to shard hash(id) % num_shards, so contents are reproducible."""
     overwrite: bool = True
     """Replace an existing output; false refuses to write into a finished output."""
+    keep_cache: bool = False
+    """Keep the stage cache (``OUT/_cache``: every engine batch's results) after the run is published;
+    by default it is deleted then, and only a killed or failed run leaves it for its rerun."""
 
     def __post_init__(self) -> None:
         require(1 <= self.num_shards <= 100_000, "num_shards", "an integer in [1, 100000]", self.num_shards)

@@ -94,13 +94,19 @@ def total(counts: dict, metric: str) -> int:
 
 def reconcile(counts: dict) -> dict[str, object]:
     """Nothing is lost: every row read is parsed or dead-lettered, every solution becomes a
-    trajectory or a dead letter, and every dead letter is written."""
+    trajectory or a dead letter, and every dead letter is written. Engine counts add the batches
+    the stage cache supplied (``reused_*``) to those the engine ran."""
+    engine = counts.get("engine", {})
+
+    def sampled(key: str) -> int:
+        return engine.get(key, 0) + engine.get(f"reused_{key}", 0)
+
     checks = {
         "records_read == records_parsed + records_dead": (
             total(counts, "records_read"), total(counts, "records_parsed") + total(counts, "records_dead"),
         ),
         "solutions + samples == trajectories + dead at segment": (
-            total(counts, "solutions") + counts.get("engine", {}).get("samples", 0),
+            total(counts, "solutions") + sampled("samples"),
             total(counts, "trajectories") + counts.get("dead_by_stage", {}).get("segment", 0)
             + total(counts, "duplicates"),  # identical trajectories (same id) are kept once
         ),
@@ -108,8 +114,7 @@ def reconcile(counts: dict) -> dict[str, object]:
         "sample requests == answered + dead at sample": (
             total(counts, "sample_requests"),
             # failed results are dead letters, and so is every request of a batch whose call raised
-            counts.get("engine", {}).get("requests", 0) - counts.get("engine", {}).get("failures", 0)
-            + counts.get("dead_by_stage", {}).get("sample", 0),
+            sampled("requests") - sampled("failures") + counts.get("dead_by_stage", {}).get("sample", 0),
         ),
         "rollouts written == sum of start_states.rollouts": (
             counts.get("rollouts_rows", {}).get("all", 0), total(counts, "start_state_rollouts"),

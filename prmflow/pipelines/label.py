@@ -11,6 +11,7 @@ import logging
 import time
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 
 from prmflow.config import RunConfig, load_config
 from prmflow.pipelines.common import (
@@ -24,6 +25,7 @@ from prmflow.pipelines.common import (
 from prmflow.samplers.shared import reset_caches
 from prmflow.schemas import TABLES, to_row
 from prmflow.sources import normalise_prompt
+from prmflow.transforms.cache import CACHE_DIR, delete_cache, stage_cache
 from prmflow.transforms.dead_letters import DEAD
 from prmflow.transforms.dedupe import DedupeTrajectories
 from prmflow.transforms.label import AttachGold, LabelOutcomes, SegmentDrafts, join_reference, to_step_rows
@@ -77,10 +79,11 @@ def read_inputs(p, config: RunConfig):
     return parsed, dead_all, tallies
 
 
-def sample(config: RunConfig, problems, dead_all: list, tallies: list):
+def sample(config: RunConfig, problems, dead_all: list, tallies: list, cache_root: str | None):
     """The policy's trajectories for every problem, when the config has a ``sampler`` section."""
     requests, items, dead, engine = problems | "SampleTrajectories" >> SampleTrajectories(
-        config.sampler, config.sampling, config.seed, config.segment, config.limits.max_steps
+        config.sampler, config.sampling, config.seed, config.segment, config.limits.max_steps,
+        stage_cache(cache_root, "sample", config.sampler),
     )
     dead_all.append(dead)
     tallies.append(requests | "CountRequests" >> Tally("sample_requests", lambda pr: pr[0].source))
@@ -88,10 +91,13 @@ def sample(config: RunConfig, problems, dead_all: list, tallies: list):
     return items
 
 
-def label_steps(config: RunConfig, labeled, provenance: dict, dead_all: list, tallies: list) -> dict:
+def label_steps(config: RunConfig, labeled, provenance: dict, dead_all: list, tallies: list,
+                cache_root: str | None) -> dict:
     """Step labels from rollouts (a ``process`` section) -> the steps, start_states, rollouts tables."""
+    cache = stage_cache(cache_root, "rollout", config.sampler, config.sampling, config.process, config.outcome,
+                        config.seed, sorted(provenance.items()))
     steps, start_states, rollouts, dead, engine = labeled | "LabelSteps" >> LabelSteps(
-        config.sampler, config.sampling, config.process, config.outcome, config.seed, provenance
+        config.sampler, config.sampling, config.process, config.outcome, config.seed, provenance, cache
     )
     dead_all.append(dead)
     tallies.append(engine | "CountRolloutEngine" >> Tally("engine", lambda kv: kv[0], lambda kv: kv[1]))
@@ -102,12 +108,13 @@ def label_steps(config: RunConfig, labeled, provenance: dict, dead_all: list, ta
     return {"steps": steps, "start_states": start_states, "rollouts": rollouts}
 
 
-def judge(config: RunConfig, labeled, dead_all: list, tallies: list):
+def judge(config: RunConfig, labeled, dead_all: list, tallies: list, cache_root: str | None):
     """The judge's verdicts on every trajectory (a ``judge`` section); each comes out once, judged or not."""
     from prmflow.transforms.judge import JudgeTrajectories
 
     tallies.append(labeled | "CountJudgeIn" >> Tally("judge_in", lambda it: it[1].source))
-    judged, dead, engine, requests = labeled | "JudgeTrajectories" >> JudgeTrajectories(config.judge, config.seed)
+    judged, dead, engine, requests = labeled | "JudgeTrajectories" >> JudgeTrajectories(
+        config.judge, config.seed, stage_cache(cache_root, "judge", config.judge.sampler))
     dead_all.append(dead)
     tallies.append(requests | "CountJudgeRequests" >> Tally("judge_requests", lambda r: r[0][1].source))
     tallies.append(engine | "CountJudgeEngine" >> Tally("engine", lambda kv: kv[0], lambda kv: kv[1]))
@@ -116,7 +123,9 @@ def judge(config: RunConfig, labeled, dead_all: list, tallies: list):
     return judged
 
 
-def build(p, config: RunConfig, out_dir: str) -> None:
+def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None) -> None:
+    """The whole pipeline, writing its tables under ``out_dir``; engine stages keep each finished
+    batch under ``cache_root`` (the stage cache) and take it from there on a rerun."""
     parsed, dead_all, tallies = read_inputs(p, config)
     provenance = {"config": config.digest(), "outcome": config.outcome.labeler, "segment": config.segment.strategy}
 
@@ -134,14 +143,15 @@ def build(p, config: RunConfig, out_dir: str) -> None:
     tallies.append(parsed | "CountSolutions" >> beam.FlatMap(lambda x: [x.problem.source] * len(x.drafts))
                    | Tally("solutions", lambda s: s))
     if config.samples_trajectories:
-        sampled = sample(config, problem_objs, dead_all, tallies)
+        sampled = sample(config, problem_objs, dead_all, tallies, cache_root)
         items = (items, sampled) | "AllTrajectories" >> beam.Flatten()
     items, duplicates = items | "DedupeTrajectories" >> DedupeTrajectories()  # one row per trajectory_id
     tallies.append(duplicates)
     if config.segment.strategy == "model":
         from prmflow.transforms.resplit import ModelSplit
 
-        items, statuses = items | "ModelSplit" >> ModelSplit(config.segment, config.seed, config.limits.max_steps)
+        items, statuses = items | "ModelSplit" >> ModelSplit(
+            config.segment, config.seed, config.limits.max_steps, stage_cache(cache_root, "split", config.segment))
         tallies.append(statuses | "CountModelSplit" >> Tally("model_split", lambda s: s))
 
     labeled = (
@@ -150,11 +160,11 @@ def build(p, config: RunConfig, out_dir: str) -> None:
         | "LabelOutcomes" >> beam.ParDo(LabelOutcomes(config.outcome))
     )
     if config.judge is not None:
-        labeled = judge(config, labeled, dead_all, tallies)
+        labeled = judge(config, labeled, dead_all, tallies, cache_root)
     trajectories = labeled | "TrajectoryRows" >> beam.Map(lambda item: to_row(item[1]))
     tables = {"problems": problems, "trajectories": trajectories}
     if config.process is not None:
-        tables.update(label_steps(config, labeled, provenance, dead_all, tallies))
+        tables.update(label_steps(config, labeled, provenance, dead_all, tallies, cache_root))
     else:
         tables["steps"] = labeled | "StepRows" >> beam.FlatMap(to_step_rows, provenance)
     if config.judge is not None and config.process is not None:
@@ -200,6 +210,8 @@ def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(prog="prmflow run", description="Run a prmflow labeling pipeline.")
     parser.add_argument("config", help="the run's YAML config")
     parser.add_argument("--output", help="output directory or URL (overrides output.dir)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="ignore the stage cache a killed run left: recompute every batch")
     return parser.parse_known_args(argv)
 
 
@@ -214,9 +226,14 @@ def run(argv: list[str] | None = None) -> dict:
     started = time.time()
     reset_caches()  # a warm in-process engine from an earlier run must not change what this run records
     # Everything is written under a staging directory and published only once complete (output.py).
+    cache_root = FileSystems.join(out_dir, CACHE_DIR)
     with publishing(out_dir, config.output.overwrite, config.digest()) as staging:
+        if args.fresh:
+            delete_cache(cache_root)
         with beam.Pipeline(options=options) as p:
-            build(p, config, staging)
+            build(p, config, staging, cache_root)
         manifest = complete_run(staging, p.result, started)
+    if not config.output.keep_cache:
+        delete_cache(cache_root)  # the run is published: nothing left to resume
     print(format_summary(manifest), flush=True)
     return manifest

@@ -19,7 +19,7 @@ problems of a fake run that reference answer. The question is everything before 
 Everything a real backend does that a pipeline depends on is here: ``n`` samples per request from a
 seed derived like vLLM's (sample i uses seed + i), ``max_tokens`` (whitespace tokens) with
 ``finish_reason`` "length", stop strings, ``prompt_too_long`` when the prompt does not fit
-``max_model_len``, and injected per-request failures: a prompt containing ``[fake-error: REASON]``
+``max_model_len``, a per-call ``delay_s`` (for tests that stop a run mid-stage), and injected per-request failures: a prompt containing ``[fake-error: REASON]``
 comes back as a result with error "REASON: injected by the fake backend".
 
 The fake is also a judge of its own arithmetic (see "Fake judge" below): a prompt rendered from one
@@ -32,6 +32,7 @@ import math
 import random
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,7 +47,7 @@ from prmflow.samplers.base import (
     error_result,
 )
 
-OPTIONS = {"step_error": 0.2, "judge_error": 0.1, "judge_echo": False}
+OPTIONS = {"step_error": 0.2, "delay_s": 0.0, "judge_error": 0.1, "judge_echo": False}
 """engine_kwargs the fake understands, with their defaults."""
 
 _STEP = re.compile(r"^Step (\d+): (-?\d+) \+ (-?\d+) = (-?\d+)\s*$", re.MULTILINE)
@@ -63,6 +64,9 @@ def check_options(options: Mapping[str, Any]) -> None:
     p = options.get("step_error", OPTIONS["step_error"])
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 1:
         raise ValueError(f"engine_kwargs.step_error must be a number in [0, 1], got {p!r}")
+    d = options.get("delay_s", OPTIONS["delay_s"])
+    if not isinstance(d, (int, float)) or isinstance(d, bool) or not 0 <= d <= 60:
+        raise ValueError(f"engine_kwargs.delay_s must be a number in [0, 60], got {d!r}")
     q = options.get("judge_error", OPTIONS["judge_error"])
     if not isinstance(q, (int, float)) or isinstance(q, bool) or not 0 <= q <= 1:
         raise ValueError(f"engine_kwargs.judge_error must be a number in [0, 1], got {q!r}")
@@ -97,12 +101,16 @@ class FakeSampler:
         self.step_error = float(config.engine_kwargs.get("step_error", OPTIONS["step_error"]))
         self.judge_error = float(config.engine_kwargs.get("judge_error", OPTIONS["judge_error"]))
         self.judge_echo = bool(config.engine_kwargs.get("judge_echo", OPTIONS["judge_echo"]))
+        self.delay_s = float(config.engine_kwargs.get("delay_s", OPTIONS["delay_s"]))
+        """Seconds each generate call takes (tests that stop a run mid-stage need a stage that lasts)."""
         self.max_model_len = config.max_model_len
         self._metrics = SamplerMetrics()
         self._lock = threading.Lock()
 
     def generate(self, requests: Sequence[SamplingRequest]) -> list[SamplingResult]:
         with self._lock:
+            if self.delay_s:
+                time.sleep(self.delay_s)
             results = [self._one(r) for r in requests]
             for r in results:
                 self._metrics.record(r)

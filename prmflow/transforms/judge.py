@@ -17,10 +17,10 @@ from apache_beam.ml.inference.base import PredictionResult, RunInference
 from prmflow.core.dead_letters import error_reason, make_dead_letter
 from prmflow.core.prompts import judge_request
 from prmflow.judge import JudgeConfig, aggregate_votes, consensus, parse_vote, render_judge_prompt
-from prmflow.samplers.base import engine_totals
 from prmflow.schemas import Problem, Trajectory
+from prmflow.transforms.cache import StageCache
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead
-from prmflow.transforms.sample import DeterministicBatches, SamplerModelHandler
+from prmflow.transforms.sample import DeterministicBatches, SamplerModelHandler, prediction_totals
 
 STAGE = "judge"
 
@@ -98,9 +98,9 @@ class JudgeTrajectories(beam.PTransform):
     """(problem, trajectory) items -> (judged items, dead letters, engine totals). Every item comes
     out once, judged or not."""
 
-    def __init__(self, judge: JudgeConfig, seed: int) -> None:
+    def __init__(self, judge: JudgeConfig, seed: int, cache: StageCache | None = None) -> None:
         super().__init__()
-        self.judge, self.seed = judge, seed
+        self.judge, self.seed, self.cache = judge, seed, cache
 
     def expand(self, items):
         built = items | "BuildJudgeRequests" >> beam.ParDo(BuildJudgeRequests(self.judge, self.seed)).with_outputs(
@@ -108,15 +108,14 @@ class JudgeTrajectories(beam.PTransform):
         predictions, errors = (
             built.requests
             | "BatchJudgeRequests" >> DeterministicBatches(self.judge.batch_size)
-            | "Judge" >> RunInference(SamplerModelHandler(self.judge.sampler)).with_exception_handling()
+            | "Judge" >> RunInference(SamplerModelHandler(self.judge.sampler, cache=self.cache)).with_exception_handling()
         )
         judged = predictions | "ApplyVerdicts" >> beam.ParDo(ApplyVerdicts(self.judge)).with_outputs(DEAD, main="items")
         failed = errors.failed_inferences | "FailedJudgeBatches" >> beam.ParDo(failed_batch).with_outputs(
             DEAD, main="items")
         out = (judged.items, failed.items, built[UNJUDGED]) | "AllJudgedItems" >> beam.Flatten()
         dead = (built[DEAD], judged[DEAD], failed[DEAD]) | "FlattenJudgeDead" >> beam.Flatten()
-        engine = predictions | "JudgeEngineTotals" >> beam.FlatMap(
-            lambda pr: [(f"judge_{k}", v) for k, v in engine_totals(pr.inference).items()])
+        engine = predictions | "JudgeEngineTotals" >> beam.FlatMap(prediction_totals, "judge_")
         return out, dead, engine, built.requests
 
 

@@ -19,6 +19,7 @@ from prmflow.core.prompts import seeded_request
 from prmflow.core.segment import Segmentation, SegmentConfig, model_split, split_prompt, split_region
 from prmflow.ids import content_id
 from prmflow.schemas import Problem, Trajectory
+from prmflow.transforms.cache import StageCache
 from prmflow.transforms.dead_letters import NAMESPACE
 from prmflow.transforms.sample import DeterministicBatches, SamplerModelHandler
 
@@ -67,9 +68,9 @@ class ModelSplit(beam.PTransform):
     """(problem, trajectory) items -> (the same, re-split where the model's split is faithful;
     (status, 1) tallies)."""
 
-    def __init__(self, config: SegmentConfig, seed: int, max_steps: int) -> None:
+    def __init__(self, config: SegmentConfig, seed: int, max_steps: int, cache: StageCache | None = None) -> None:
         super().__init__()
-        self.config, self.seed, self.max_steps = config, seed, max_steps
+        self.config, self.seed, self.max_steps, self.cache = config, seed, max_steps, cache
 
     def expand(self, items):
         built = items | "SplitRequests" >> beam.ParDo(SplitRequests(self.config, self.seed)).with_outputs(
@@ -77,7 +78,7 @@ class ModelSplit(beam.PTransform):
         predictions, errors = (
             built.requests
             | "BatchSplits" >> DeterministicBatches(32)
-            | "Split" >> RunInference(SamplerModelHandler(self.config.model)).with_exception_handling()
+            | "Split" >> RunInference(SamplerModelHandler(self.config.model, cache=self.cache)).with_exception_handling()
         )
         split = predictions | "ApplySplits" >> beam.ParDo(ApplySplits(self.config, self.max_steps))
         failed = errors.failed_inferences | "FailedSplits" >> beam.FlatMap(

@@ -19,11 +19,12 @@ from prmflow.config import OutcomeConfig
 from prmflow.core.dead_letters import error_reason, make_dead_letter
 from prmflow.core.estimator import EngineEstimator
 from prmflow.core.prompts import SamplingConfig
-from prmflow.core.rollouts import ProcessConfig, label_batch
+from prmflow.core.rollouts import BatchOutput, ProcessConfig, label_batch
 from prmflow.labelers.outcome import make_outcome_labeler
 from prmflow.samplers import SamplerConfig
 from prmflow.samplers.shared import shared_sampler
 from prmflow.schemas import to_row
+from prmflow.transforms.cache import REUSED, StageCache
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead
 from prmflow.transforms.sample import DeterministicBatches, record_engine_metrics
 
@@ -33,9 +34,9 @@ log = logging.getLogger("prmflow")
 
 class LabelStepsDoFn(beam.DoFn):
     def __init__(self, sampler: SamplerConfig, sampling: SamplingConfig, process: ProcessConfig,
-                 outcome: OutcomeConfig, seed: int, provenance: dict) -> None:
+                 outcome: OutcomeConfig, seed: int, provenance: dict, cache: StageCache | None = None) -> None:
         self.sampler_config, self.sampling, self.process_config = sampler, sampling, process
-        self.outcome, self.seed, self.provenance = outcome, seed, provenance
+        self.outcome, self.seed, self.provenance, self.cache = outcome, seed, provenance, cache
 
     def setup(self) -> None:
         self.sampler = shared_sampler(self.sampler_config)
@@ -47,12 +48,27 @@ class LabelStepsDoFn(beam.DoFn):
         if labeler is not None:
             labeler.close()
 
-    def process(self, batch):
-        started = time.monotonic()
+    def _label(self, batch) -> tuple[BatchOutput, dict[str, int]]:
+        """The batch's labels and engine totals: from the stage cache, else from the engine."""
+        ids = [t.trajectory_id for _, t in batch]
+        cached = self.cache.load(ids) if self.cache is not None else None
+        if cached is not None:
+            out, totals = cached
+            return out, {f"{REUSED}{k}": v for k, v in totals.items()}
+        # a batch's results must not depend on the batches before it (resumed runs, see cache.py)
+        self.sampler.reset_prefix_cache()
         estimate = EngineEstimator(self.sampler, self.labeler, self.outcome.labeler, self.sampling,
                                    self.process_config, self.seed, batch)
         out = label_batch(batch, self.process_config, estimate, self.provenance)
         record_engine_metrics(estimate.totals)
+        totals = {**estimate.totals, "batches": 1}
+        if self.cache is not None:
+            self.cache.store(ids, (out, totals))
+        return out, totals
+
+    def process(self, batch):
+        started = time.monotonic()
+        out, totals = self._label(batch)
         for row in out.steps:
             yield to_row(row)
         for s in out.start_states:
@@ -68,7 +84,7 @@ class LabelStepsDoFn(beam.DoFn):
                 f.probe.prefix, key=("rollout", t.trajectory_id, f.probe.k, reason),
                 source_file=f.problem.source_file, location=f.problem.source_index,
             ))
-        for key, value in estimate.totals.items():
+        for key, value in totals.items():
             yield beam.pvalue.TaggedOutput(ENGINE, (f"rollout_{key}", value))
         beam.metrics.Metrics.counter(NAMESPACE, "trajectories_step_labeled").inc(len(batch))
         self._done += len(batch)
@@ -80,9 +96,9 @@ class LabelSteps(beam.PTransform):
     """(problem, trajectory) items -> (steps rows, start_states rows, rollouts rows, dead, engine)."""
 
     def __init__(self, sampler: SamplerConfig, sampling: SamplingConfig, process: ProcessConfig,
-                 outcome: OutcomeConfig, seed: int, provenance: dict) -> None:
+                 outcome: OutcomeConfig, seed: int, provenance: dict, cache: StageCache | None = None) -> None:
         super().__init__()
-        self.dofn = LabelStepsDoFn(sampler, sampling, process, outcome, seed, provenance)
+        self.dofn = LabelStepsDoFn(sampler, sampling, process, outcome, seed, provenance, cache)
         self.process_config = process
 
     def expand(self, items):

@@ -29,6 +29,7 @@ from prmflow.samplers.base import engine_totals
 from prmflow.samplers.shared import shared_sampler
 from prmflow.schemas import DeadLetter, Problem
 from prmflow.sources import BadRecord
+from prmflow.transforms.cache import REUSED, StageCache
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead
 
 log = logging.getLogger("prmflow")
@@ -40,25 +41,35 @@ class SamplerModelHandler(ModelHandler[Batch, tuple[SamplingResult, ...], Any]):
     """A RunInference handler over a prmflow sampler. Each example is a prebuilt deterministic batch;
     RunInference may group several, and they go to the engine in one call."""
 
-    def __init__(self, config: SamplerConfig, max_batches_per_call: int = 1) -> None:
+    def __init__(self, config: SamplerConfig, max_batches_per_call: int = 1, cache: StageCache | None = None) -> None:
         super().__init__()
         self.config = config
         self.max_batches_per_call = max_batches_per_call
+        self.cache = cache
 
     def load_model(self):
         return shared_sampler(self.config)
 
     def run_inference(self, batch: Sequence[Batch], model, inference_args=None) -> Iterable[PredictionResult]:
         requests = [req for example in batch for _, req in example]
-        started = time.monotonic()
-        results = model.generate(requests)
-        log.info("sampled %d requests in %.1f s (this worker)", len(requests), time.monotonic() - started)
-        if len(results) != len(requests):
-            raise RuntimeError(f"sampler returned {len(results)} results for {len(requests)} requests")
-        record_engine_metrics(engine_totals(results))
+        ids = [r.request_id for r in requests]
+        results = self.cache.load(ids) if self.cache is not None else None
+        model_id = CACHED
+        if results is None or len(results) != len(requests):
+            started = time.monotonic()
+            # a batch's results must not depend on the batches before it (resumed runs, see cache.py)
+            model.reset_prefix_cache()
+            results = model.generate(requests)
+            log.info("sampled %d requests in %.1f s (this worker)", len(requests), time.monotonic() - started)
+            if len(results) != len(requests):
+                raise RuntimeError(f"sampler returned {len(results)} results for {len(requests)} requests")
+            record_engine_metrics(engine_totals(results))
+            if self.cache is not None:
+                self.cache.store(ids, list(results))
+            model_id = None
         out, i = [], 0
         for example in batch:
-            out.append(PredictionResult(example, tuple(results[i : i + len(example)])))
+            out.append(PredictionResult(example, tuple(results[i : i + len(example)]), model_id))
             i += len(example)
         return out
 
@@ -70,6 +81,17 @@ class SamplerModelHandler(ModelHandler[Batch, tuple[SamplingResult, ...], Any]):
 
     def share_model_across_processes(self) -> bool:
         return False
+
+
+CACHED = "stage-cache"
+"""``PredictionResult.model_id`` of results taken from the stage cache instead of the engine."""
+
+
+def prediction_totals(prediction: PredictionResult, prefix: str = "") -> list[tuple[str, int]]:
+    """Engine counters of one prediction; those of cached results are counted as ``reused_*``."""
+    reused = REUSED if prediction.model_id == CACHED else ""
+    totals = {**engine_totals(prediction.inference), "batches": 1}
+    return [(f"{prefix}{reused}{k}", v) for k, v in totals.items()]
 
 
 def record_engine_metrics(totals: dict[str, int]) -> None:
@@ -169,23 +191,22 @@ def failed_batch_dead_letters(failure):
 class SampleTrajectories(beam.PTransform):
     """Problems -> ((problem, trajectory) items, dead letters, engine totals)."""
 
-    def __init__(self, sampler: SamplerConfig, sampling: SamplingConfig, seed: int, segment_config: SegmentConfig, max_steps: int) -> None:
+    def __init__(self, sampler: SamplerConfig, sampling: SamplingConfig, seed: int, segment_config: SegmentConfig,
+                 max_steps: int, cache: StageCache | None = None) -> None:
         super().__init__()
         self.sampler, self.sampling, self.seed = sampler, sampling, seed
-        self.segment_config, self.max_steps = segment_config, max_steps
+        self.segment_config, self.max_steps, self.cache = segment_config, max_steps, cache
 
     def expand(self, problems):
         requests = problems | "BuildRequests" >> beam.Map(sampling_requests, self.sampling, self.seed)
         predictions, errors = (
             requests
             | "Batch" >> DeterministicBatches(self.sampling.batch_size)
-            | "Sample" >> RunInference(SamplerModelHandler(self.sampler)).with_exception_handling()
+            | "Sample" >> RunInference(SamplerModelHandler(self.sampler, cache=self.cache)).with_exception_handling()
         )
         items, dead = predictions | "ToTrajectories" >> beam.ParDo(
             ToTrajectories(self.segment_config, self.max_steps, self.sampler.model)
         ).with_outputs(DEAD, main="items")
         failed = errors.failed_inferences | "FailedBatches" >> beam.FlatMap(failed_batch_dead_letters)
-        engine = predictions | "EngineTotals" >> beam.FlatMap(
-            lambda pr: [(k, v) for k, v in engine_totals(pr.inference).items()]
-        )
+        engine = predictions | "EngineTotals" >> beam.FlatMap(prediction_totals)
         return requests, items, (dead, failed) | "FlattenSampleDead" >> beam.Flatten(), engine

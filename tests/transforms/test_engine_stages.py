@@ -119,7 +119,7 @@ def label_steps(items, process: ProcessConfig):
             got.keep(name, pcoll)
         assert_that(engine | beam.Map(lambda kv: kv[0]) | beam.Distinct(),
                     equal_to([f"rollout_{k}" for k in ("requests", "prompt_tokens", "generated_tokens",
-                                                        "cached_prompt_tokens", "failures", "samples")]))
+                                                        "cached_prompt_tokens", "failures", "samples", "batches")]))
     return {k: got[k] for k in ("steps", "states", "rollouts", "dead")}
 
 
