@@ -40,7 +40,7 @@ def render(*, config: ExportConfig, run_dir: str, digest: str, columns: list[Col
                      "data_files": [{"split": split, "path": path} for split, path in files.items()]}],
         "prmflow_export": {
             "format": config.format,
-            "label": None if config.format == "verl" else config.label,
+            "label": config.label,
             "run": run_dir,
             "config_digest": digest,
             "file_format": config.file_format,

@@ -41,7 +41,7 @@ class ExportConfig:
     label: LabelKind | None = None
     """The step label exported: hard (hard_label) | soft (soft_label) | relative (relative_label) | judge
     (judge_score > 0.5) | consensus (hard_label of consensus-kept trajectories) | gold (gold_label).
-    None: soft for the native format, hard for the others. Not used by verl."""
+    None: soft for the native format, hard for the others; always None for verl, which has no step labels."""
     min_weight: float | None = None
     """Keep a trajectory only if every step's consistency weight is >= this (a null weight fails)."""
     consensus_only: bool = False
@@ -62,7 +62,10 @@ class ExportConfig:
     """Replace an existing non-empty output directory."""
 
     def __post_init__(self) -> None:
-        if self.label is None:
+        if self.format == "verl" and self.label is not None:
+            raise ExportError(f"--label {self.label} does not apply to --format verl, which exports problems and start "
+                              f"states with their ground truth, not step labels; drop it")
+        if self.label is None and self.format != "verl":
             object.__setattr__(self, "label", "soft" if self.format == "prmflow" else "hard")
         object.__setattr__(self, "sources", tuple(self.sources))
         object.__setattr__(self, "methods", tuple(self.methods))
@@ -71,7 +74,7 @@ class ExportConfig:
     def _verify_args(self) -> None:
         if self.format not in FORMATS:
             raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
-        if self.label not in LABELS:
+        if self.format != "verl" and self.label not in LABELS:
             raise ExportError(f"--label must be one of {', '.join(LABELS)}, got {self.label!r}")
         if self.file_format not in FILE_FORMATS:
             raise ExportError(f"--file-format must be one of {', '.join(FILE_FORMATS)}, got {self.file_format!r}")

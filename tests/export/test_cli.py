@@ -37,6 +37,7 @@ REFUSALS = [
     (["--format", "trl", "--min-weight", "nan"], "--min-weight must be a finite number"),
     (["--format", "trl", "--val-fraction", "1"], "--val-fraction must be in [0, 1), got 1.0"),
     (["--format", "verl", "--min-weight", "1"], "--min-weight filters step labels, which --format verl does not export"),
+    (["--format", "verl", "--label", "hard"], "--label hard does not apply to --format verl"),
     (["--format", "openrlhf", "--placeholder", "+"], "--placeholder must differ from the reward tokens"),
     (["--format", "trl", "--bogus"], "unrecognized arguments: --bogus"),
     (["--out", "x"], "the following arguments are required: --format"),
