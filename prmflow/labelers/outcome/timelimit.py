@@ -61,7 +61,8 @@ class _Worker:
         child.close()
         self.conn = parent
         try:
-            for warmup in warmups:
+            # os.getpid first: the interpreter's start-up is not the first call's time either
+            for warmup in (os.getpid, *warmups):
                 ok, value = self.run(warmup, (), WARM_UP_LIMIT_S)
                 if not ok:
                     raise WorkerDied(f"the worker's warm-up failed: {value}")
