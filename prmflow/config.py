@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
@@ -24,11 +24,9 @@ from prmflow.core.rollouts import ProcessConfig
 from prmflow.core.section import ConfigError, from_mapping, require
 from prmflow.core.segment import SegmentConfig
 from prmflow.core.weights import WeightsConfig
+from prmflow.judge import JudgeConfig
 from prmflow.labelers.outcome import LABELERS, OUTCOME_LABELERS, parse_options
 from prmflow.samplers.base import SamplerConfig
-
-if TYPE_CHECKING:
-    from prmflow.judge import JudgeConfig
 
 FORMATS = ("arith", "gsm8k", "math500", "processbench", "prm800k", "humaneval", "jsonl", "json", "parquet")
 DOMAINS = ("math", "arith", "code", "general")
@@ -262,8 +260,6 @@ def parse_config(data: Any, where: str = "config") -> RunConfig:
     if "consistency" in data:
         kwargs["consistency"] = WeightsConfig.from_mapping(data["consistency"])
     if "judge" in data:
-        from prmflow.judge import JudgeConfig
-
         judge = _mapping(data["judge"], "judge")
         sampler = {"seed": seed, **_mapping(judge.get("sampler") or {}, "judge.sampler")}
         kwargs["judge"] = from_mapping(JudgeConfig, {**judge, "sampler": sampler}, "judge")

@@ -28,6 +28,7 @@ from prmflow.sources import normalise_prompt
 from prmflow.transforms.cache import CACHE_DIR, delete_cache, stage_cache
 from prmflow.transforms.dead_letters import DEAD
 from prmflow.transforms.dedupe import DedupeTrajectories
+from prmflow.transforms.judge import Consensus, JudgeTrajectories
 from prmflow.transforms.label import AttachGold, LabelOutcomes, SegmentDrafts, join_reference, to_step_rows
 from prmflow.transforms.read import ReadInput
 from prmflow.transforms.rollout import LabelSteps
@@ -110,8 +111,6 @@ def label_steps(config: RunConfig, labeled, provenance: dict, dead_all: list, ta
 
 def judge(config: RunConfig, labeled, dead_all: list, tallies: list, cache_root: str | None):
     """The judge's verdicts on every trajectory (a ``judge`` section); each comes out once, judged or not."""
-    from prmflow.transforms.judge import JudgeTrajectories
-
     tallies.append(labeled | "CountJudgeIn" >> Tally("judge_in", lambda it: it[1].source))
     judged, dead, engine, requests = labeled | "JudgeTrajectories" >> JudgeTrajectories(
         config.judge, config.seed, stage_cache(cache_root, "judge", config.judge.sampler))
@@ -168,8 +167,6 @@ def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None) -> 
     else:
         tables["steps"] = labeled | "StepRows" >> beam.FlatMap(to_step_rows, provenance)
     if config.judge is not None and config.process is not None:
-        from prmflow.transforms.judge import Consensus
-
         tables["trajectories"], tables["steps"] = (tables["trajectories"], tables["steps"]) | "Consensus" >> Consensus()
         trajectories = tables["trajectories"]
     if config.consistency is not None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from prmflow.core.prompts import judge_request
 from prmflow.core.segment import SegmentConfig, segment
 from prmflow.core.trajectories import from_segmentation
-from prmflow.judge import JudgeConfig, aggregate_votes, parse_vote, render_judge_prompt
+from prmflow.judge import JudgeConfig, JudgePromptError, aggregate_votes, parse_vote, render_judge_prompt
 from prmflow.labelers.outcome.base import Outcome
 from prmflow.samplers.shared import shared_sampler
 from prmflow.schemas import Problem
@@ -43,9 +43,12 @@ class JudgeLabeler:
             try:
                 t = from_segmentation(problem, segment(solution, _LINES), origin="judged", max_steps=10**6)
                 prompt = render_judge_prompt(self.template, problem, t)
-            except (BadRecord, ValueError) as e:
-                status = "no_answer" if isinstance(e, BadRecord) else "no_reference"
-                outcomes[i] = Outcome(0.0 if status == "no_answer" else None, self.name, status, None, str(e)[:500])
+            except (BadRecord, JudgePromptError) as e:
+                # no steps: the solution says nothing (wrong, like no_answer); no reference or rubric:
+                # the problem cannot be judged by this template
+                empty = isinstance(e, BadRecord) or e.reason == "no_steps"
+                outcomes[i] = Outcome(0.0 if empty else None, self.name, "no_answer" if empty else "no_reference",
+                                      None, str(e)[:500])
                 continue
             todo.append(i)
             steps.append(t.num_steps)
