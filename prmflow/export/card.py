@@ -58,10 +58,11 @@ def render(*, config: ExportConfig, run_dir: str, digest: str, columns: list[Col
     if config.format != "verl":
         lines += [f"Labels: `--label {config.label}` = {LABEL_DOCS[config.label]}.", ""]
     lines += ["## Filters", ""]
-    lines += [f"- min weight: {config.min_weight if config.min_weight is not None else 'none'}",
-              f"- consensus only: {'yes' if config.consensus_only or config.label == 'consensus' else 'no'}",
-              f"- sources: {', '.join(config.sources) or 'all'}",
-              f"- methods: {', '.join(config.methods) or 'all'}",
+    if config.format != "verl":  # verl exports no step labels, so only --sources applies to it
+        lines += [f"- min weight: {config.min_weight if config.min_weight is not None else 'none'}",
+                  f"- consensus only: {'yes' if config.consensus_only or config.label == 'consensus' else 'no'}",
+                  f"- methods: {', '.join(config.methods) or 'all'}"]
+    lines += [f"- sources: {', '.join(config.sources) or 'all'}",
               f"- split: problems hashed with seed {config.seed}; {config.val_fraction:g} of them in validation, "
               f"no problem in both", ""]
     lines += ["## Counts", ""]
