@@ -44,9 +44,11 @@ bench: $(STAMP)
 	$(PY) bench/sampling.py
 	$(PY) bench/labeling.py
 
-# Reproduces the figures of docs/model-card-arith-tiny.md on the shipped model.
+# Reproduces the figures of docs/model-card-arith-tiny.md and docs/model-card-arith-judge-tiny.md
+# on the shipped models.
 model-card: $(STAMP)
 	$(PY) scripts/eval_arith.py
+	$(PY) scripts/eval_arith_judge.py
 
 clean:
 	rm -rf out build *.egg-info
