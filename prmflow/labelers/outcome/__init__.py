@@ -83,7 +83,8 @@ def parse_options(name: str, options: Any = None) -> Any:
 
 def make_outcome_labeler(name: str, options: Any = None) -> OutcomeLabeler:
     """Build a labeler by name from its options (an options object, or a mapping parsed here)."""
-    return LABELERS[name].factory(parse_options(name, options))
+    parsed = parse_options(name, options)  # first: it names an unknown labeler
+    return LABELERS[name].factory(parsed)
 
 
 def reference_of(name: str, problem: Any) -> Any:
