@@ -156,7 +156,7 @@ def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None) -> 
     labeled = (
         items  # DedupeTrajectories' shuffle already spreads the trajectories over workers
         | "AttachGold" >> beam.ParDo(AttachGold())
-        | "LabelOutcomes" >> beam.ParDo(LabelOutcomes(config.outcome))
+        | "LabelOutcomes" >> LabelOutcomes(config.outcome)
     )
     if config.judge is not None:
         labeled = judge(config, labeled, dead_all, tallies, cache_root)

@@ -11,7 +11,7 @@ from prmflow.config import OutcomeConfig
 from prmflow.core.segment import SegmentConfig
 from prmflow.core.trajectories import from_draft, step_labels, with_outcome
 from prmflow.domains import attach_gold
-from prmflow.labelers.outcome import make_outcome_labeler, reference_of
+from prmflow.labelers.outcome import reference_of
 from prmflow.schemas import Problem, Trajectory, to_row
 from prmflow.sources import BadRecord, Parsed, normalise_prompt
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
@@ -73,28 +73,45 @@ class AttachGold(beam.DoFn):
         yield problem, trajectory
 
 
-class LabelOutcomes(beam.DoFn):
-    """(problem, trajectory) -> the same with the outcome labeler's verdict on the response."""
-
+class _LabelOutcomeBatch(beam.DoFn):
     def __init__(self, config: OutcomeConfig) -> None:
         self.config = config
 
     def setup(self) -> None:
-        self.labeler = make_outcome_labeler(self.config.labeler, self.config.options)
+        self.labeler = self.config.make_labeler()
         self.progress = Progress("labeled %d trajectories so far (this worker)")
 
-    def process(self, item: tuple[Problem, Trajectory]):
-        problem, trajectory = item
-        reference = reference_of(self.config.labeler, problem)
-        outcome = self.labeler.label(trajectory.response or trajectory.text, reference)
-        beam.metrics.Metrics.counter(NAMESPACE, f"outcome_{outcome.status}").inc()
-        self.progress.tick()
-        yield problem, with_outcome(trajectory, outcome)
+    def process(self, batch: list[tuple[Problem, Trajectory]]):
+        pairs = [(t.response or t.text, reference_of(self.config.labeler, p)) for p, t in batch]
+        label_many = getattr(self.labeler, "label_many", None)
+        outcomes = label_many(pairs) if label_many else [self.labeler.label(*pair) for pair in pairs]
+        for (problem, trajectory), outcome in zip(batch, outcomes, strict=True):
+            beam.metrics.Metrics.counter(NAMESPACE, f"outcome_{outcome.status}").inc()
+            self.progress.tick()
+            yield problem, with_outcome(trajectory, outcome)
 
     def teardown(self) -> None:
         labeler = getattr(self, "labeler", None)
         if labeler is not None:
             labeler.close()
+
+
+class LabelOutcomes(beam.PTransform):
+    """(problem, trajectory) -> the same with the outcome labeler's verdict on the response. Items
+    go to the labeler in batches: the math pool, the code sandbox pool and a judge's engine each
+    grade a whole batch at once (``label_many``). Verdicts are per item, so batch composition does
+    not change them."""
+
+    def __init__(self, config: OutcomeConfig, max_batch: int = 64) -> None:
+        super().__init__()
+        self.config, self.max_batch = config, max_batch
+
+    def expand(self, items):
+        return (
+            items
+            | "BatchForLabeler" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch)
+            | "Label" >> beam.ParDo(_LabelOutcomeBatch(self.config))
+        )
 
 
 def to_step_rows(item: tuple[Problem, Trajectory], provenance: dict):

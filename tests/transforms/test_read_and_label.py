@@ -30,7 +30,7 @@ def test_parse_segment_label_with_dead_letters():
     with TestPipeline(options=beam.options.pipeline_options.PipelineOptions(OPTIONS)) as p:
         parsed, dead = p | beam.Create(rows) | beam.ParDo(ParseRecords(SPEC)).with_outputs(DEAD, main="parsed")
         items, seg_dead = parsed | beam.ParDo(SegmentDrafts(SegmentConfig(), 10)).with_outputs(DEAD, main="items")
-        labeled = items | beam.ParDo(LabelOutcomes(OutcomeConfig("math", {"timeout_s": None})))
+        labeled = items | LabelOutcomes(OutcomeConfig("math", {"timeout_s": None}))
         assert_that(
             labeled | beam.Map(lambda it: (it[0].prompt, it[1].steps, it[1].outcome, it[1].outcome_status)),
             equal_to([("2+3?", ("2+3=5", "#### 5"), 1.0, "ok"), ("1+1?", ("1+1=2", "#### 3"), 1.0, "ok")]),
