@@ -43,6 +43,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/sampling.py
 	$(PY) bench/labeling.py
+	$(PY) bench/grading.py
 
 # Reproduces the figures of docs/model-card-arith-tiny.md and docs/model-card-arith-judge-tiny.md
 # on the shipped models.

@@ -190,8 +190,44 @@ def solutions(args) -> dict:
     return compare("solutions", pairs, truth)
 
 
+def code(args) -> dict:
+    """Sandboxed code grading: HumanEval's canonical solutions, each a fresh bubblewrap sandbox
+    (namespaces, rlimits, a private tmpfs) running the solution and its tests in a new Python;
+    executions/s with 1 worker and with the labeler's pool, side by side. Every verdict must be
+    1.0, so a broken sandbox cannot look fast."""
+    import gzip
+
+    from prmflow.labelers.outcome.code import WORKERS_PER_CORE, CodeConfig, CodeLabeler, humaneval_tests
+    from prmflow.sandbox.pool import default_workers
+    from prmflow.sources.humaneval import solution_steps
+
+    with gzip.open(DATA / "humaneval" / "HumanEval.jsonl.gz", "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f][: args.limit]
+    pairs = [("\n".join(solution_steps(r["canonical_solution"])), humaneval_tests(r["prompt"], r["test"], r["entry_point"]))
+             for r in rows]
+
+    def measure(workers: int) -> float:
+        labeler = CodeLabeler(CodeConfig(workers=workers))
+        start = time.perf_counter()
+        outcomes = labeler.label_many(pairs)
+        seconds = time.perf_counter() - start
+        wrong = [o for o in outcomes if o.value != 1.0]
+        if wrong:
+            raise SystemExit(f"{len(wrong)} canonical solutions did not pass, e.g. {wrong[0]}")
+        return len(pairs) / seconds
+
+    print(f"code: {len(pairs)} HumanEval executions in the sandbox")
+    result = {"section": "code", "executions": len(pairs), "per_s": {}}
+    sequential = measure(1)
+    for workers in sorted({1, default_workers(), WORKERS_PER_CORE * default_workers()}):
+        per_s = sequential if workers == 1 else measure(workers)
+        result["per_s"][workers] = per_s
+        print(f"  {workers:>3} worker(s): {per_s:8.1f} executions/s   ({per_s / sequential:.2f}x one worker)")
+    return result
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {
-    "numeric": numeric, "latex": latex, "solutions": solutions,
+    "numeric": numeric, "latex": latex, "solutions": solutions, "code": code,
 }
 
 
