@@ -187,6 +187,11 @@ class SamplerConfig:
     backoff_s: float = 1.0
     """First retry delay; doubles on each retry (a server's Retry-After wins when larger)."""
 
+    model_copies: int | None = None
+    """Engines per machine, shared by all of its SDK processes (process i uses copy i % N); None: one
+    engine per SDK process. Set it where several SDK processes share a GPU that holds fewer models
+    than there are processes (Dataflow starts one SDK process per vCPU); see docs/deploy.md."""
+
     device: str | None = None
     """Torch device for "hf" ("cpu", "cuda", "cuda:1"); None picks CUDA when available."""
     batch_size: int = 8
@@ -242,6 +247,8 @@ class SamplerConfig:
             raise ValueError(f"device must be a non-empty str or None, got {self.device!r}")
         if not _is_int(self.batch_size) or self.batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        if self.model_copies is not None and (not _is_int(self.model_copies) or self.model_copies < 1):
+            raise ValueError(f"model_copies must be an int >= 1 or None, got {self.model_copies!r}")
         if self.backend == "fake":
             from prmflow.samplers.fake_backend import check_options
 

@@ -20,12 +20,11 @@ from prmflow.core.dead_letters import error_reason, make_dead_letter
 from prmflow.core.estimator import EngineEstimator
 from prmflow.core.prompts import SamplingConfig
 from prmflow.core.rollouts import BatchOutput, ProcessConfig, label_batch
-from prmflow.labelers.outcome import make_outcome_labeler
 from prmflow.samplers import SamplerConfig
-from prmflow.samplers.shared import shared_sampler
 from prmflow.schemas import to_row
 from prmflow.transforms.cache import REUSED, StageCache
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead
+from prmflow.transforms.engines import engine
 from prmflow.transforms.sample import DeterministicBatches, record_engine_metrics
 
 START_STATES, ROLLOUTS, ENGINE = "start_states", "rollouts", "engine"
@@ -39,8 +38,8 @@ class LabelStepsDoFn(beam.DoFn):
         self.outcome, self.seed, self.provenance, self.cache = outcome, seed, provenance, cache
 
     def setup(self) -> None:
-        self.sampler = shared_sampler(self.sampler_config)
-        self.labeler = make_outcome_labeler(self.outcome.labeler, self.outcome.options)
+        self.sampler = engine(self.sampler_config)
+        self.labeler = self.outcome.make_labeler()
         self._done = 0
 
     def teardown(self) -> None:

@@ -26,11 +26,11 @@ from prmflow.core.segment import SegmentConfig, segment
 from prmflow.core.trajectories import from_segmentation
 from prmflow.samplers import SamplerConfig, SamplingRequest, SamplingResult
 from prmflow.samplers.base import engine_totals
-from prmflow.samplers.shared import shared_sampler
 from prmflow.schemas import DeadLetter, Problem
 from prmflow.sources import BadRecord
 from prmflow.transforms.cache import REUSED, StageCache
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead
+from prmflow.transforms.engines import engine
 
 log = logging.getLogger("prmflow")
 Batch = tuple[tuple[Problem, SamplingRequest], ...]
@@ -48,7 +48,7 @@ class SamplerModelHandler(ModelHandler[Batch, tuple[SamplingResult, ...], Any]):
         self.cache = cache
 
     def load_model(self):
-        return shared_sampler(self.config)
+        return engine(self.config)
 
     def run_inference(self, batch: Sequence[Batch], model, inference_args=None) -> Iterable[PredictionResult]:
         requests = [req for example in batch for _, req in example]
