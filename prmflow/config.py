@@ -25,7 +25,13 @@ from prmflow.core.section import ConfigError, from_mapping, require
 from prmflow.core.segment import SegmentConfig
 from prmflow.core.weights import WeightsConfig
 from prmflow.judge import JudgeConfig
-from prmflow.labelers.outcome import LABELERS, OUTCOME_LABELERS, parse_options
+from prmflow.labelers.outcome import (
+    LABELERS,
+    OUTCOME_LABELERS,
+    NoiseConfig,
+    make_outcome_labeler,
+    parse_options,
+)
 from prmflow.samplers.base import SamplerConfig
 
 FORMATS = ("arith", "gsm8k", "math500", "processbench", "prm800k", "humaneval", "jsonl", "json", "parquet")
@@ -115,19 +121,26 @@ class OutcomeConfig:
     options: Any = None
     """The labeler's typed options (MathConfig, NumericConfig, ...), parsed from the YAML mapping
     at load; None for a labeler without options."""
+    noise: NoiseConfig | None = None
+    """A seeded noisy channel over the labeler's verdicts (stress tests, the ambiguity study)."""
+
+    def make_labeler(self):
+        """The configured labeler, behind the noisy channel when ``noise`` is set."""
+        return make_outcome_labeler(self.labeler, self.options, self.noise)
 
     @classmethod
     def from_mapping(cls, data: Any) -> OutcomeConfig:
         if not isinstance(data, Mapping):
             raise ConfigError(f"outcome must be a mapping, got {data!r}")
-        unknown = sorted(set(data) - {"labeler", "options"})
+        unknown = sorted(set(data) - {"labeler", "options", "noise"})
         if unknown:
-            raise ConfigError(f"outcome has unknown keys {unknown}; allowed: ['labeler', 'options']")
+            raise ConfigError(f"outcome has unknown keys {unknown}; allowed: ['labeler', 'noise', 'options']")
         labeler = data.get("labeler", "math")
         require(isinstance(labeler, str) and labeler in OUTCOME_LABELERS, "outcome.labeler",
                 f"one of {list(OUTCOME_LABELERS)}", labeler)
+        noise = None if data.get("noise") is None else from_mapping(NoiseConfig, data["noise"], "outcome.noise")
         try:
-            return cls(labeler, parse_options(labeler, data.get("options")))
+            return cls(labeler, parse_options(labeler, data.get("options")), noise)
         except ConfigError:
             raise
         except (TypeError, ValueError) as e:
@@ -207,7 +220,8 @@ class RunConfig:
             "seed": self.seed,
             "inputs": [asdict(i) for i in self.inputs],
             "segment": asdict(self.segment),
-            "outcome": {"labeler": self.outcome.labeler, "options": outcome.get("options")},
+            "outcome": {"labeler": self.outcome.labeler, "options": outcome.get("options"),
+                        **({"noise": outcome["noise"]} if outcome.get("noise") is not None else {})},
             "limits": asdict(self.limits),
             "output": asdict(self.output),
             # "extra" is the digest's historical key for the stage sections as written; renaming it
@@ -267,7 +281,7 @@ def parse_config(data: Any, where: str = "config") -> RunConfig:
     outcome = kwargs.get("outcome")
     if outcome is not None and LABELERS[outcome.labeler].section == "judge":
         require(kwargs.get("judge") is not None, "judge", "set when outcome.labeler is 'judge' (the judge's model)", None)
-        kwargs["outcome"] = OutcomeConfig(outcome.labeler, kwargs["judge"])
+        kwargs["outcome"] = OutcomeConfig(outcome.labeler, kwargs["judge"], outcome.noise)
     if ("process" in data or "sampling" in data) and kwargs.get("sampler") is None:
         raise ConfigError("sampler must be set when sampling or process is: they run on the policy, got none")
     return RunConfig(**kwargs)

@@ -52,7 +52,7 @@ class EngineEstimator:
             for c in res.completions:
                 o = next(verdicts)
                 completions.append(RolloutCompletion(c.text, o.final_answer, o.value, o.status, len(c.token_ids),
-                                                     c.finish_reason))
+                                                     c.finish_reason, o.clean_value))
             estimates.append(Estimate(completions, res.cached_prompt_tokens, req.seed))
         return estimates
 

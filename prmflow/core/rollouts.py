@@ -27,6 +27,7 @@ from prmflow.labelers.process import (
     relative_labels,
     run_rounds,
 )
+from prmflow.labelers.process.noise_aware import NoiseAwareConfig, noise_aware_labels
 from prmflow.schemas import Problem, Rollout, StartState, StepLabel, Trajectory
 
 Method = Literal["mc", "binary-search", "reverse-curriculum"]
@@ -66,10 +67,16 @@ class ProcessConfig:
     batch_trajectories: int = 16
     """Trajectories whose start states go to the engine in one call (one call per round for
     binary search)."""
+    noise_aware: NoiseAwareConfig | None = None
+    """mc: the verifier's error rates ({rho0, rho1} or {calibration: RUN_DIR}); soft labels are then
+    de-biased values and hard labels a binomial test against false positives, not "any success"."""
 
     def __post_init__(self) -> None:
         if isinstance(self.relative, dict):  # Python callers may pass the YAML shape
             object.__setattr__(self, "relative", from_mapping(RelativeConfig, self.relative, "process.relative"))
+        if isinstance(self.noise_aware, dict):
+            object.__setattr__(self, "noise_aware",
+                               from_mapping(NoiseAwareConfig, self.noise_aware, "process.noise_aware"))
         self._verify_args()
 
     def _verify_args(self) -> None:
@@ -87,6 +94,8 @@ class ProcessConfig:
         require(self.curriculum_mode in CURRICULUM_MODES, "process.curriculum_mode", f"one of {list(CURRICULUM_MODES)}",
                 self.curriculum_mode)
         require(self.batch_trajectories >= 1, "process.batch_trajectories", ">= 1", self.batch_trajectories)
+        require(self.noise_aware is None or self.method == "mc", "process.noise_aware",
+                "null unless process.method is 'mc'", self.method)
 
     def relative_config(self) -> RelativeConfig | None:
         return self.relative
@@ -129,6 +138,8 @@ class RolloutCompletion:
     """Tokens generated for the continuation."""
     finish_reason: str | None
     """stop | length, from the sampler."""
+    clean_outcome: float | None = None
+    """The verdict before ``outcome.noise``'s channel; None without one."""
 
     @property
     def correct(self) -> bool:
@@ -217,7 +228,7 @@ def _audit(out: BatchOutput, t: Trajectory, probe: Probe, est: Estimate, method:
             rollout_id=content_id(ss_id, i, est.seed), start_state_id=ss_id, trajectory_id=t.trajectory_id,
             problem_id=t.problem_id, k=probe.k, index=i, completion=c.text, final_answer=c.final_answer,
             outcome=c.outcome, outcome_status=c.status, generated_tokens=c.tokens, finish_reason=c.finish_reason,
-            seed=est.seed,
+            seed=est.seed, clean_outcome=c.clean_outcome,
         ))
 
 
@@ -269,8 +280,12 @@ def _monte_carlo(items, config: ProcessConfig, estimate: Estimator, out: BatchOu
     result = []
     for i, (_, t) in enumerate(items):
         ests = [found.get((i, k)) for k in range(1, t.num_steps + 1)]
-        labels = mc_labels([e.successes if e else 0 for e in ests], [e.rollouts if e else 0 for e in ests], mc,
-                           outcome_correct=is_correct(t.outcome))
+        counts = [e.successes if e else 0 for e in ests], [e.rollouts if e else 0 for e in ests]
+        labels = mc_labels(*counts, mc, outcome_correct=is_correct(t.outcome))
+        if config.noise_aware is not None:  # mc_value stays the observed rate; the labels account for noise
+            aware = noise_aware_labels(*counts, config.noise_aware, config.rollouts,
+                                       outcome_correct=is_correct(t.outcome))
+            labels = dataclasses.replace(aware, values=labels.values)
         first = labels.first_error if t.outcome is not None else None
         result.append([
             StepFields(

@@ -72,6 +72,7 @@ def with_outcome(trajectory: Trajectory, outcome: Outcome) -> Trajectory:
         outcome_status=outcome.status,
         outcome_detail=outcome.detail,
         final_answer=outcome.final_answer,
+        clean_outcome=outcome.clean_value,
     )
 
 

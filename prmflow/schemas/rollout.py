@@ -42,6 +42,9 @@ class Rollout:
     final_answer: str | None = col(pa.string(), "answer extracted from prefix + completion", default=None)
     outcome: float | None = col(pa.float64(), "verdict on prefix + completion", default=None)
     outcome_status: str | None = col(pa.string(), "ok | no_answer | ...", default=None)
+    clean_outcome: float | None = col(
+        pa.float64(), "the verdict before outcome.noise's channel; null without a channel", default=None
+    )
     generated_tokens: int | None = col(pa.int32(), "tokens in the completion", default=None)
     finish_reason: str | None = col(pa.string(), "stop | length", default=None)
     seed: int | None = col(pa.int64(), "sampler seed of the request", default=None)

@@ -34,6 +34,10 @@ class Trajectory:
         pa.string(), "ok | no_answer | no_reference | parse_error | timeout | crash | sandbox_error | error", default=None
     )
     outcome_detail: str | None = col(pa.string(), "why the status is not ok", default=None)
+    clean_outcome: float | None = col(
+        pa.float64(), "the verdict before outcome.noise's channel changed it into outcome; null without a channel",
+        default=None,
+    )
     gold_outcome: float | None = col(pa.float64(), "imported truth: 1.0 / 0.0, null = unknown", default=None)
     gold_first_error: int | None = col(pa.int32(), "imported first wrong step: -1 = none, null = unknown", default=None)
     gold_step_labels: tuple[float | None, ...] | None = col(

@@ -14,6 +14,7 @@ from typing import Any
 from prmflow.labelers.outcome.base import Outcome, OutcomeLabeler, extract_answer
 from prmflow.labelers.outcome.code import CodeConfig, CodeLabeler
 from prmflow.labelers.outcome.math import MathConfig, MathLabeler
+from prmflow.labelers.outcome.noise import NoiseConfig, NoisyLabeler
 from prmflow.labelers.outcome.simple import ExactLabeler, NumericConfig, NumericLabeler
 
 
@@ -81,10 +82,12 @@ def parse_options(name: str, options: Any = None) -> Any:
     return cls(**options)
 
 
-def make_outcome_labeler(name: str, options: Any = None) -> OutcomeLabeler:
-    """Build a labeler by name from its options (an options object, or a mapping parsed here)."""
+def make_outcome_labeler(name: str, options: Any = None, noise: NoiseConfig | None = None) -> OutcomeLabeler:
+    """Build a labeler by name from its options (an options object, or a mapping parsed here); with
+    ``noise``, its verdicts go through that seeded noisy channel (``outcome.noise``)."""
     parsed = parse_options(name, options)  # first: it names an unknown labeler
-    return LABELERS[name].factory(parsed)
+    labeler = LABELERS[name].factory(parsed)
+    return labeler if noise is None else NoisyLabeler(labeler, noise)
 
 
 def reference_of(name: str, problem: Any) -> Any:
@@ -94,6 +97,6 @@ def reference_of(name: str, problem: Any) -> Any:
 
 
 __all__ = [
-    "CORRECT_AT", "LABELERS", "Outcome", "is_correct", "OutcomeLabeler", "extract_answer", "make_outcome_labeler", "parse_options",
+    "CORRECT_AT", "LABELERS", "NoiseConfig", "Outcome", "is_correct", "OutcomeLabeler", "extract_answer", "make_outcome_labeler", "parse_options",
     "reference_of",
 ]

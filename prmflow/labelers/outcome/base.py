@@ -26,6 +26,9 @@ class Outcome:
     """The answer as extracted from the solution."""
     detail: str | None = None
     """A sentence for a human when status is not ok."""
+    clean_value: float | None = None
+    """The verdict before a noisy channel (``outcome.noise``) changed it into ``value``; None when no
+    channel is configured."""
 
 
 class OutcomeLabeler(Protocol):

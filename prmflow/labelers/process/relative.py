@@ -8,7 +8,11 @@ hard problem can have value 0.2. Relative labels judge a step by how much it cha
   ``P_i >= epsilon`` (``mode="ratio"``);
 * StepWiser (Xiong et al. 2025, "StepWiser: Stepwise Generative Judges for Wiser Reasoning")
   compares consecutive Q-values in the same way, by ratio or by difference (``mode="difference"``:
-  ``v_i - v_{i-1} >= threshold``).
+  ``v_i - v_{i-1} >= threshold``), and by its Rel-Effective reward (``mode="effective"``), the
+  effective reward of Setlur et al. 2024 ("Rewarding Progress: Scaling Automated Process Verifiers
+  for LLM Reasoning"): ``Q_i + alpha * (Q_mu(i) - Q_mu(i-1)) > threshold`` (default 0), where
+  ``Q_mu`` is the value under a best-of-K prover, ``1 - (1 - Q)^K`` (K = 4, alpha = 0.4 as in
+  StepWiser's setup).
 
 Indexing: ``values[i]`` is the value of the prefix with k = i + 1 steps (step i's prefix); the
 value before step 0 is the bare question's, ``v_{-1}``, passed as ``empty_prefix`` when measured
@@ -26,8 +30,8 @@ from typing import Literal
 
 from prmflow.labelers.process._compare import check_fraction, compare
 
-RelativeMode = Literal["ratio", "difference"]
-RELATIVE_MODES: tuple[str, ...] = ("ratio", "difference")
+RelativeMode = Literal["ratio", "difference", "effective"]
+RELATIVE_MODES: tuple[str, ...] = ("ratio", "difference", "effective")
 ZeroPrevious = Literal["by_current", "negative", "unlabeled"]
 ZERO_PREVIOUS: tuple[str, ...] = ("by_current", "negative", "unlabeled")
 
@@ -44,14 +48,18 @@ class RelativeConfig:
     mode: RelativeMode = "ratio"
     """"ratio": ``v_i / v_{i-1}``; "difference": ``v_i - v_{i-1}``."""
     threshold: float | None = None
-    """Label 1 iff the ratio/difference >= threshold. None: 0.8 for ratio (GenPRM's epsilon), 0.0 for
-    difference. Ratio thresholds must be >= 0, difference thresholds in [-1, 1]."""
+    """Label 1 iff the ratio/difference >= threshold (effective: > threshold). None: 0.8 for ratio
+    (GenPRM's epsilon), 0.0 for difference and effective. Ratio thresholds must be >= 0, difference thresholds in [-1, 1]."""
     empty_prefix_value: float = 1.0
     """``v_{-1}`` when the bare question's value was not measured. 1.0 makes step 0's ratio its own
     value; in [0, 1]."""
     zero_previous: ZeroPrevious = "by_current"
     """Ratio mode, ``v_{i-1} == 0`` (ratio undefined): "by_current" → 1 iff ``v_i > 0`` (the step
     recovered a dead prefix), "negative" → 0, "unlabeled" → None. Difference mode never divides."""
+    alpha: float = 0.4
+    """Effective mode: weight of the prover's advantage ``Q_mu(i) - Q_mu(i-1)``; >= 0."""
+    prover_k: int = 4
+    """Effective mode: the prover is best-of-K of the policy, ``Q_mu = 1 - (1 - Q)^K``; >= 1."""
 
     def __post_init__(self) -> None:
         self._verify_args()
@@ -64,10 +72,14 @@ class RelativeConfig:
                 raise ValueError(f"threshold must be finite, got {self.threshold}")
             if self.mode == "ratio" and self.threshold < 0:
                 raise ValueError(f"threshold must be >= 0 for mode 'ratio', got {self.threshold}")
-            if self.mode == "difference" and not -1.0 <= self.threshold <= 1.0:
-                raise ValueError(f"threshold must be in [-1, 1] for mode 'difference', got {self.threshold}")
+            if self.mode in ("difference", "effective") and not -1.0 <= self.threshold <= 1.0:
+                raise ValueError(f"threshold must be in [-1, 1] for mode {self.mode!r}, got {self.threshold}")
         if not 0.0 <= self.empty_prefix_value <= 1.0:
             raise ValueError(f"empty_prefix_value must be in [0, 1], got {self.empty_prefix_value}")
+        if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha >= 0):
+            raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
+        if isinstance(self.prover_k, bool) or not isinstance(self.prover_k, int) or self.prover_k < 1:
+            raise ValueError(f"prover_k must be an integer >= 1, got {self.prover_k!r}")
         if self.zero_previous not in ZERO_PREVIOUS:
             raise ValueError(f"zero_previous must be one of {ZERO_PREVIOUS}, got {self.zero_previous!r}")
 
@@ -98,10 +110,17 @@ def relative_progress(
             out.append(None)
         elif config.mode == "difference":
             out.append(v - previous)
+        elif config.mode == "effective":
+            out.append(v + config.alpha * (prover_value(v, config.prover_k) - prover_value(previous, config.prover_k)))
         else:
             out.append(v / previous if previous > 0 else None)
         previous = v
     return out
+
+
+def prover_value(value: float, k: int) -> float:
+    """The value under a best-of-K prover: the chance that one of K independent rollouts succeeds."""
+    return 1.0 - (1.0 - value) ** k
 
 
 def relative_labels(
@@ -121,7 +140,9 @@ def relative_labels(
     labels: list[float | None] = []
     for v, p in zip(values, progress, strict=True):
         if p is not None:
-            labels.append(1.0 if compare(p, threshold) >= 0 else 0.0)
+            # Rel-Effective is a strict "> 0" (StepWiser); the ratio and difference rules reach a tie
+            reached = compare(p, threshold) > 0 if config.mode == "effective" else compare(p, threshold) >= 0
+            labels.append(1.0 if reached else 0.0)
         elif v is None or previous is None:
             labels.append(None)
         elif config.zero_previous == "by_current":  # ratio mode, previous == 0
