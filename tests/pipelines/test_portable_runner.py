@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from prmflow.pipelines.label import run
 
@@ -51,5 +52,27 @@ def test_portable_runner_matches_fnapi(tmp_path, job_service, monkeypatch):
     assert manifest["reconciliation"]["ok"]
     files = sorted(p.relative_to(tmp_path / "fnapi") for p in (tmp_path / "fnapi").rglob("*.parquet"))
     assert files
+    for rel in files:
+        assert (tmp_path / "fnapi" / rel).read_bytes() == (tmp_path / "portable" / rel).read_bytes(), rel
+
+
+@pytest.mark.engine
+def test_portable_runner_runs_the_whole_arith_mc_pipeline_with_setup_file(tmp_path, job_service, monkeypatch):
+    """Sampling and rollouts on the shipped model through the portable protocol, the package staged
+    with --setup_file as a Flink or Dataflow job stages it: the same shards as FnApiRunner."""
+    monkeypatch.chdir(REPO)
+    example = yaml.safe_load((REPO / "examples" / "arith-mc.yaml").read_text())
+    example["inputs"][0]["count"] = 12
+    example["sampling"].update(n=2, batch_size=8)
+    example["process"].update(rollouts=2, batch_trajectories=8)
+    config = tmp_path / "arith-mc-small.yaml"
+    config.write_text(yaml.safe_dump(example))
+    fnapi = run([str(config), "--output", str(tmp_path / "fnapi")])
+    portable = run([str(config), "--output", str(tmp_path / "portable"), "--runner=PortableRunner",
+                    f"--job_endpoint={job_service}", "--environment_type=LOOPBACK", "--setup_file", "./setup.py"])
+    assert portable["reconciliation"]["ok"] and portable["counts"]["engine"]["rollout_samples"] > 0
+    assert portable["counts"] == fnapi["counts"]
+    files = sorted(p.relative_to(tmp_path / "fnapi") for p in (tmp_path / "fnapi").rglob("*.parquet"))
+    assert len(files) == 12
     for rel in files:
         assert (tmp_path / "fnapi" / rel).read_bytes() == (tmp_path / "portable" / rel).read_bytes(), rel
