@@ -1,11 +1,14 @@
-"""Exhaustive Monte-Carlo (Math-Shepherd) vs binary search (OmegaPRM), side by side in one run.
+"""Exhaustive Monte-Carlo (Math-Shepherd), binary search (OmegaPRM), an LLM judge and consensus,
+side by side in one run.
 
-Both label the same trajectories (same config seed: sampling is reproducible) of the embedded arith
-domain, whose checker gives every step its exact truth. Prints rollouts and tokens spent, first-error
-accuracy on wrong trajectories and the ProcessBench F1 of each, and the ratios.
-Goal (issue 5): binary search within 2% of MC's first-error accuracy with at most 0.35x its rollouts.
+All label the same trajectories (same config seed: sampling is reproducible) of the embedded arith
+domain, whose checker gives every step its exact truth. Prints rollouts and tokens spent (rollouts
+and judge), first-error accuracy, first-error precision and the ProcessBench F1 of each, the
+fraction of trajectories consensus keeps, and the ratios.
+Goals: binary search within 2% of MC's first-error accuracy with at most 0.35x its rollouts (issue
+5); consensus's first-error precision above both MC's and the judge's (Qwen "Lessons", issue 11).
 
-    python bench/labeling.py [--problems 100] [--samples 4] [--rollouts 8]
+    python bench/labeling.py [--problems 100] [--samples 4] [--rollouts 8] [--judge builtin:arith-judge-tiny]
 """
 
 from __future__ import annotations
@@ -25,11 +28,26 @@ import yaml  # noqa: E402
 
 from prmflow.analysis import connect  # noqa: E402
 from prmflow.analysis.gold import gold_metrics_dicts  # noqa: E402
+from prmflow.models import MODELS_DIR  # noqa: E402
 from prmflow.pipelines.label import run  # noqa: E402
+
+DEFAULT_JUDGE = "builtin:arith-judge-tiny"
+JUDGE_SHIPPED = (MODELS_DIR / "arith-judge-tiny" / "config.json").is_file()
+
+
+def judge_section(args) -> dict:
+    return {
+        "sampler": {"backend": "vllm", "model": args.judge, "dtype": "float32", "max_model_len": args.judge_context,
+                    "kv_cache_memory_bytes": 512 << 20, "block_size": 32, "enforce_eager": True},
+        "template": "first-error", "votes": args.judge_votes, "temperature": args.judge_temperature,
+        "max_tokens": 16, "batch_size": 256,
+    }
 
 
 def config(method: str, args) -> dict:
+    extra = {"judge": judge_section(args)} if args.judge else {}
     return {
+        **extra,
         "name": f"bench-{method}",
         "seed": 0,
         "inputs": [{"name": "arith", "format": "arith", "count": args.problems, "seed": 5, "import_solutions": False}],
@@ -46,17 +64,23 @@ def measure(method: str, args, work: Path) -> dict:
     path.write_text(yaml.safe_dump(config(method, args)))
     manifest = run([str(path), "--output", str(work / method)])
     con = connect(str(work / method))
-    (gold,) = [m for m in gold_metrics_dicts(con) if m["method"] == method]
+    rows = {m["method"]: m for m in gold_metrics_dicts(con)}
     wrong = con.execute("SELECT count(*) FROM trajectories WHERE outcome = 0").fetchone()[0]
     engine = manifest["counts"]["engine"]
-    return {
+    out = {method: {
         "trajectories": manifest["counts"]["trajectories_rows"]["all"],
         "wrong_outcome": wrong,
         "rollouts": engine.get("rollout_samples", 0),
         "rollout_tokens": engine.get("rollout_generated_tokens", 0),
         "seconds": manifest["timings"]["wall_seconds"],
-        **gold,
-    }
+        **rows[method],
+    }}
+    if "judge" in rows:
+        out["judge"] = {"judge_tokens": engine.get("judge_generated_tokens", 0), **rows["judge"]}
+        out[f"{method}+consensus"] = {
+            "rollouts": out[method]["rollouts"], "judge_tokens": out["judge"]["judge_tokens"],
+            **rows[f"{method}+consensus"]}
+    return out
 
 
 def main(argv=None) -> int:
@@ -65,22 +89,39 @@ def main(argv=None) -> int:
     ap.add_argument("--problems", type=int, default=100)
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--rollouts", type=int, default=8)
+    ap.add_argument("--judge", default=DEFAULT_JUDGE if JUDGE_SHIPPED else None,
+                    help="judge model (default: builtin:arith-judge-tiny when shipped); '' for none")
+    ap.add_argument("--judge-votes", type=int, default=4)
+    ap.add_argument("--judge-temperature", type=float, default=0.7)
+    ap.add_argument("--judge-context", type=int, default=1024)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        results = {m: measure(m, args, Path(tmp)) for m in ("mc", "binary-search")}
+        results: dict[str, dict] = {}
+        for m in ("mc", "binary-search"):
+            results.update(measure(m, args, Path(tmp)))
     mc, bs = results["mc"], results["binary-search"]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; model {args.model}; "
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; model {args.model}; judge {args.judge or 'none'}; "
           f"{args.problems} problems x {args.samples} samples, M = {args.rollouts} rollouts per start state")
-    keys = ["trajectories", "wrong_outcome", "erroneous", "rollouts", "rollout_tokens", "acc_erroneous",
-            "acc_correct", "processbench_f1", "step_accuracy", "error_precision", "error_recall", "seconds"]
-    print(f"{'':<18}{'mc':>14}{'binary-search':>16}")
+    columns = [c for c in ("mc", "binary-search", "judge", "mc+consensus", "binary-search+consensus") if c in results]
+    keys = ["trajectories", "wrong_outcome", "erroneous", "correct", "kept", "rollouts", "rollout_tokens",
+            "judge_tokens", "acc_erroneous", "acc_correct", "processbench_f1", "first_error_precision",
+            "step_accuracy", "error_precision", "error_recall", "seconds"]
+    print(f"{'':<22}" + "".join(f"{c:>24}" for c in columns))
     for k in keys:
-        a, b = mc.get(k), bs.get(k)
-        fmt = (lambda v: f"{v:.3f}") if isinstance(a, float) or isinstance(b, float) else (lambda v: str(v))
-        print(f"{k:<18}{fmt(a) if a is not None else '-':>14}{fmt(b) if b is not None else '-':>16}")
+        cells = []
+        for c in columns:
+            v = results[c].get(k)
+            cells.append("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v))
+        print(f"{k:<22}" + "".join(f"{x:>24}" for x in cells))
     print(f"rollouts ratio binary-search/mc: {bs['rollouts'] / max(1, mc['rollouts']):.3f}")
     print(f"tokens ratio binary-search/mc:   {bs['rollout_tokens'] / max(1, mc['rollout_tokens']):.3f}")
     print(f"first-error accuracy difference (bs - mc, wrong trajectories): {bs['acc_erroneous'] - mc['acc_erroneous']:+.3f}")
+    if "judge" in results:
+        for m in ("mc", "binary-search"):
+            c, j, base = results[f"{m}+consensus"], results["judge"], results[m]
+            print(f"{m}+consensus first-error precision {c['first_error_precision'] or 0:.3f} vs {m} "
+                  f"{base['first_error_precision'] or 0:.3f} and judge {j['first_error_precision'] or 0:.3f}; "
+                  f"keeps {c['kept']:.3f} of the trajectories")
     return 0
 
 
