@@ -1,4 +1,4 @@
-"""The ``prmflow`` command: run, inspect, sql, schema, export.
+"""The ``prmflow`` command: run, inspect, sql, schema, export, calibrate, report, study.
 
 SIGINT and SIGTERM stop a command at once with exit 130 / 143 and one line on stderr: every child
 process (an engine, Beam's worker processes, the labelers' time-limit child) is killed, and a run in
@@ -26,6 +26,10 @@ USAGE = """prmflow COMMAND ...
   schema [TABLE]                                  the columns of the output tables
   export DIR --format F --out OUT [options]       labels in a trainer's format (trl | openrlhf | math-shepherd
                                                   | verl | prmflow) with a dataset card; `export --help`
+  calibrate DIR [--limit N]                       the verifier's false-positive/negative rates on gold rows,
+                                                  written into DIR's manifest (for process.noise_aware)
+  report DIR [--out FILE.html]                    one self-contained HTML page of a run (or a study directory)
+  study ambiguity [--out DIR] [options]           label quality under verifier noise; `study ambiguity --help`
 
   --partial reads an output without _SUCCESS (a failed, killed or unfinished run), with a warning.
 """
@@ -143,6 +147,18 @@ def main(argv: list[str] | None = None) -> int:
             from prmflow.export.cli import main as export_main
 
             return export_main(rest)
+        if command == "calibrate":
+            from prmflow.analysis.calibrate import main as calibrate_main
+
+            return calibrate_main(rest)
+        if command == "report":
+            from prmflow.report import main as report_main
+
+            return report_main(rest)
+        if command == "study":
+            from prmflow.study import main as study_main
+
+            return study_main(rest)
     except (ConfigError, FileNotFoundError, FileExistsError) as e:
         print(f"prmflow {command}: {e}", file=sys.stderr)
         return 2
