@@ -405,11 +405,24 @@ def make_sampler(config: SamplerConfig | Mapping[str, Any]) -> Sampler:
 
 
 def resolve_model(model: str) -> str:
-    """``builtin:NAME`` → the shipped directory; anything else unchanged (lazy import: the models
-    package is owned elsewhere and may not be importable in a minimal install)."""
+    """``builtin:NAME`` → the shipped directory; anything else unchanged (an OpenAI-compatible
+    server's model name; lazy import: the models package may not be importable in a minimal install)."""
     from prmflow.models import resolve_model_path
 
     return resolve_model_path(model)
+
+
+def resolve_local_model(model: str) -> str:
+    """The directory a local engine (vllm, hf) loads: ``builtin:NAME`` or an existing directory.
+    Nothing is ever fetched from a model hub: a hub repo id is an error here, never a download."""
+    import os
+
+    path = resolve_model(model)
+    if not os.path.isdir(path):
+        raise ValueError(
+            f"model must be a local model directory or builtin:NAME (nothing is downloaded at run time), got {model!r}"
+        )
+    return path
 
 
 def _is_int(value: object) -> bool:

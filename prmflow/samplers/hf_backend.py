@@ -29,7 +29,7 @@ from prmflow.samplers.base import (
     derive_seed,
     encode_prompt,
     require_chat_template,
-    resolve_model,
+    resolve_local_model,
 )
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class HFSampler:
         self.config = config
         self._metrics = SamplerMetrics()
         self._generate_lock = threading.Lock()
-        path = resolve_model(config.model)
+        path = resolve_local_model(config.model)
         self.device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._tokenizer = transformers.AutoTokenizer.from_pretrained(path)
         self._tokenizer.padding_side = "left"  # decoder-only batches must end where generation starts

@@ -30,7 +30,7 @@ from prmflow.samplers.base import (
     encode_prompt,
     error_result,
     require_chat_template,
-    resolve_model,
+    resolve_local_model,
 )
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def engine_kwargs(config: SamplerConfig, *, on_cpu: bool) -> dict[str, Any]:
     """``vllm.LLM`` keyword arguments for ``config``: unset (None) fields keep vLLM's defaults and
     ``config.engine_kwargs`` wins over everything."""
     kwargs: dict[str, Any] = {
-        "model": resolve_model(config.model),
+        "model": resolve_local_model(config.model),
         "seed": config.seed,
         "dtype": config.dtype,
         "tensor_parallel_size": config.tensor_parallel_size,

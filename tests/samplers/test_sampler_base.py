@@ -193,3 +193,11 @@ def _escape(text: str) -> str:
     import re
 
     return re.escape(text)
+
+
+@pytest.mark.parametrize("model", ["HuggingFaceTB/SmolLM2-135M-Instruct", "/no/such/dir", "builtin:nonexistent"])
+def test_local_engines_never_treat_a_name_as_a_hub_repo(model):
+    from prmflow.samplers.base import resolve_local_model
+
+    with pytest.raises(ValueError, match="model must be"):
+        resolve_local_model(model)
