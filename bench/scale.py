@@ -1,0 +1,187 @@
+"""Import + grading at scale: the pipeline vs bare Python doing the same work, side by side in one run.
+
+For each size, synthetic trajectories (generic JSONL: a question, a 5-line solution, a reference
+answer; half of the answers wrong) go through
+
+- ``bare``: one Python process reads the file, parses each row, segments the solution into steps,
+  grades it with the same outcome labeler, builds the same step rows and writes them with pyarrow;
+- ``pipeline 1w`` / ``pipeline 2w``: ``prmflow run`` on FnApiRunner with 1 worker, and with 2 worker
+  processes (``--direct_num_workers=2 --direct_running_mode=multi_processing``);
+
+each with the ``exact`` and the ``math`` labeler. Printed per run: wall seconds, step rows/s, peak
+RSS of the whole process tree (sampled from /proc every 0.1 s), and the ratios pipeline/bare and
+2 workers/1 worker. Goals (issue 13): pipeline/bare throughput >= 0.9; 2 workers >= 1.6x one at
+200k trajectories; peak RSS at 1M within 1.5x of the peak at 50k.
+
+    python bench/scale.py [--sizes 20000] [--labelers exact,math] [--modes bare,1w,2w]
+    python bench/scale.py --sizes 50000,200000,1000000     # the issue's sizes (long)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+STEPS = 5
+
+
+def write_corpus(path: Path, n: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    with path.open("w") as f:
+        for i in range(n):
+            a, b, c = rng.randint(2, 99), rng.randint(2, 99), rng.randint(2, 9)
+            total = (a + b) * c
+            stated = total if i % 2 == 0 else total + rng.randint(1, 9)
+            lines = [f"First, {a} + {b} = {a + b}.", f"Then {a + b} times {c} is {(a + b) * c}.",
+                     "Check the units: all counts are whole items.", f"So the total is ${stated}.",
+                     f"The answer is {stated}."]
+            f.write(json.dumps({"id": f"t{i}", "q": f"Problem {i}: ({a} + {b}) * {c}?", "sol": "\n".join(lines),
+                                "ans": str(total)}) + "\n")
+
+
+def config(data: Path, labeler: str) -> dict:
+    return {
+        "name": f"scale-{labeler}",
+        "inputs": [{"name": "synthetic", "format": "jsonl", "path": str(data),
+                    "fields": {"prompt": "q", "solution": "sol", "reference_answer": "ans", "id": "id"}}],
+        "segment": {"strategy": "lines"},
+        "outcome": {"labeler": labeler},
+        "output": {"num_shards": 4},
+    }
+
+
+BARE = textwrap.dedent("""
+    import json, sys
+    import pyarrow as pa, pyarrow.parquet as pq
+    from prmflow.core.segment import SegmentConfig, segment
+    from prmflow.core.trajectories import from_segmentation, step_labels, with_outcome
+    from prmflow.labelers.outcome import make_outcome_labeler
+    from prmflow.schemas import Problem, to_row, TABLES
+    from prmflow.ids import content_id
+    data, labeler_name, out = sys.argv[1:4]
+    labeler = make_outcome_labeler(labeler_name)
+    config, rows, batch = SegmentConfig(), [], []
+    schema = TABLES["steps"][1]
+    writer = pq.ParquetWriter(out, schema, compression="zstd")
+
+    def flush():
+        solutions = [(t.text, p.reference_answer) for p, t in batch]
+        for (p, t), o in zip(batch, labeler.label_many(solutions) if hasattr(labeler, "label_many")
+                             else [labeler.label(*s) for s in solutions]):
+            rows.extend(to_row(r) for r in step_labels(with_outcome(t, o), {"config": "bare"}))
+        batch.clear()
+        if len(rows) >= 50000:
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema)); rows.clear()
+
+    with open(data, "rb") as f:
+        for line in f:
+            obj = json.loads(line)
+            p = Problem(problem_id=content_id("synthetic", obj["q"]), source="synthetic", domain="general",
+                        prompt=obj["q"], reference_answer=obj["ans"])
+            t = from_segmentation(p, segment(obj["sol"], config), origin="imported", max_steps=512)
+            batch.append((p, t))
+            if len(batch) == 64:
+                flush()
+    flush()
+    if rows:
+        writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+    writer.close()
+    labeler.close()
+""")
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def measured(cmd: list[str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS of the process tree) of a command that must succeed."""
+    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        time.sleep(0.1)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()[-3000:]}")
+    return seconds, peak
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="20000", help="comma-separated trajectory counts")
+    ap.add_argument("--labelers", default="exact,math")
+    ap.add_argument("--modes", default="bare,1w,2w")
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    labelers = args.labelers.split(",")
+    modes = args.modes.split(",")
+    print(f"# {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
+          f"{STEPS} steps per trajectory")
+    print(f"{'trajectories':>12} {'labeler':>7} {'mode':>6} {'seconds':>9} {'step rows/s':>12} {'peak RSS MB':>12}"
+          f" {'vs bare':>8} {'vs 1w':>7}")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        for n in sizes:
+            data = tmp_path / f"synthetic-{n}.jsonl"
+            write_corpus(data, n)
+            for labeler in labelers:
+                cfg = tmp_path / f"{labeler}-{n}.yaml"
+                cfg.write_text(yaml.safe_dump(config(data, labeler)))
+                row: dict[str, dict] = {}
+                for mode in modes:
+                    out = tmp_path / f"out-{labeler}-{n}-{mode}"
+                    if mode == "bare":
+                        cmd = [sys.executable, "-c", BARE, str(data), labeler, str(out) + ".parquet"]
+                    else:
+                        cmd = [sys.executable, "-m", "prmflow", "run", str(cfg), "--output", str(out)]
+                        if mode == "2w":
+                            cmd += ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+                    seconds, peak = measured(cmd)
+                    rate = n * STEPS / seconds
+                    row[mode] = {"size": n, "labeler": labeler, "mode": mode, "seconds": seconds,
+                                 "rows_per_s": rate, "peak_rss_mb": peak / 2**20}
+                    vs_bare = f"{rate / row['bare']['rows_per_s']:.2f}" if "bare" in row and mode != "bare" else "-"
+                    vs_1w = f"{rate / row['1w']['rows_per_s']:.2f}" if mode == "2w" and "1w" in row else "-"
+                    print(f"{n:>12} {labeler:>7} {mode:>6} {seconds:>9.1f} {rate:>12.0f} {peak / 2**20:>12.0f}"
+                          f" {vs_bare:>8} {vs_1w:>7}", flush=True)
+                results.extend(row.values())
+    return results
+
+
+if __name__ == "__main__":
+    main()
