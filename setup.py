@@ -37,6 +37,8 @@ EXTRAS = {
     # `prmflow export --format trl` is tested against TRL's own PRMTrainer: 1.13.0 is the last release with
     # trl.experimental.prm (huggingface/trl pull request 7133 removed it in 1.14).
     "train": ["trl==1.13.0"],
+    # `prmflow report` and `prmflow study` figures (PNG, embedded in the page; Agg, no display needed).
+    "report": ["matplotlib>=3.8"],
 }
 
 setup(
