@@ -26,6 +26,8 @@ USAGE = """prmflow COMMAND ...
   schema [TABLE]                                  the columns of the output tables
   export DIR --format F --out OUT [options]       labels in a trainer's format (trl | openrlhf | math-shepherd
                                                   | verl | prmflow) with a dataset card; `export --help`
+  train-prm CONFIG.yaml                           train a PRM on a `--format prmflow` export (soft labels,
+                                                  consistency weights); saves OUT/model + OUT/prm.json
   calibrate DIR [--limit N]                       the verifier's false-positive/negative rates on gold rows,
                                                   written into DIR's manifest (for process.noise_aware)
   report DIR [--out FILE.html]                    one self-contained HTML page of a run (or a study directory)
@@ -147,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             from prmflow.export.cli import main as export_main
 
             return export_main(rest)
+        if command == "train-prm":
+            from prmflow.prm.train import main as train_prm_main
+
+            return train_prm_main(rest)
         if command == "calibrate":
             from prmflow.analysis.calibrate import main as calibrate_main
 
