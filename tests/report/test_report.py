@@ -111,3 +111,21 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     assert 'data-fetched="[]"' in body, body
     keep = run_dir.parent / "report.png"  # for a person to look at
     keep.write_bytes(png)
+
+
+def test_calibrate_measures_the_configured_noise_and_writes_the_manifest(run_dir, tmp_path, capsys):
+    from prmflow.analysis.calibrate import main as calibrate_main
+    from prmflow.labelers.process.noise_aware import NoiseAwareConfig
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    with pytest.raises(SystemExit):
+        calibrate_main([str(copy), "--limit", "1"])
+    assert calibrate_main([str(copy)]) == 0
+    cal = json.loads((copy / "manifest.json").read_text())["calibration"]
+    # the imported gold trajectories went through the p = 0.1 channel: both rates inside their intervals
+    assert cal["rows"] == 12 and cal["rho0_interval"][0] <= 0.1 <= cal["rho0_interval"][1]
+    assert cal["rho1_interval"][0] <= 0.1 <= cal["rho1_interval"][1]
+    aware = NoiseAwareConfig(calibration=str(copy))
+    assert (aware.rho0, aware.rho1) == (cal["rho0"], cal["rho1"])
+    assert "verifier calibration" in build(str(copy))
