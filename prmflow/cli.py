@@ -1,4 +1,4 @@
-"""The ``prmflow`` command: run, inspect, sql, schema, export, calibrate, report, study.
+"""The ``prmflow`` command: run, inspect, sql, schema, export, train-prm, calibrate, report, study.
 
 SIGINT and SIGTERM stop a command at once with exit 130 / 143 and one line on stderr: every child
 process (an engine, Beam's worker processes, the labelers' time-limit child) is killed, and a run in

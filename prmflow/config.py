@@ -32,6 +32,7 @@ from prmflow.labelers.outcome import (
     make_outcome_labeler,
     parse_options,
 )
+from prmflow.prm.config import PRMScoreConfig
 from prmflow.samplers.base import SamplerConfig
 
 FORMATS = ("arith", "gsm8k", "math500", "processbench", "prm800k", "humaneval", "jsonl", "json", "parquet")
@@ -45,7 +46,7 @@ GENERIC_FIELDS = (
     "gold_outcome", "gold_first_error", "gold_step_labels", "step_scores", "domain", "tests",
 )
 # Top-level sections that configure stages; each is a typed field of RunConfig.
-STAGE_SECTIONS = ("sampler", "sampling", "process", "consistency", "judge")
+STAGE_SECTIONS = ("sampler", "sampling", "process", "consistency", "judge", "prm")
 
 __all__ = ["ConfigError", "InputConfig", "OutcomeConfig", "RunConfig", "load_config", "parse_config"]
 
@@ -196,6 +197,8 @@ class RunConfig:
     """MetaStone-S1 consistency weights over the steps table; None writes no weights."""
     judge: JudgeConfig | None = None
     """An LLM judge's verdicts on every trajectory (and consensus with the process labels)."""
+    prm: PRMScoreConfig | None = None
+    """A trained PRM's per-step scores (``steps.prm_score``), for ``consistency: {score: prm_score}``."""
     as_written: str = "{}"
     """The YAML mapping as loaded (canonical JSON): recorded in the manifest and hashed into the
     config digest, never parsed again."""
@@ -278,6 +281,8 @@ def parse_config(data: Any, where: str = "config") -> RunConfig:
         sampler = {"seed": seed, **_mapping(judge.get("sampler") or {}, "judge.sampler")}
         kwargs["judge"] = from_mapping(JudgeConfig, {**judge, "sampler": sampler}, "judge")
         _check_model(kwargs["judge"].sampler, "judge.sampler")
+    if "prm" in data:
+        kwargs["prm"] = from_mapping(PRMScoreConfig, data["prm"], "prm")
     outcome = kwargs.get("outcome")
     if outcome is not None and LABELERS[outcome.labeler].section == "judge":
         require(kwargs.get("judge") is not None, "judge", "set when outcome.labeler is 'judge' (the judge's model)", None)

@@ -30,6 +30,7 @@ from prmflow.transforms.dead_letters import DEAD
 from prmflow.transforms.dedupe import DedupeTrajectories
 from prmflow.transforms.judge import Consensus, JudgeTrajectories
 from prmflow.transforms.label import AttachGold, LabelOutcomes, SegmentDrafts, join_reference, to_step_rows
+from prmflow.transforms.prm import ScoreSteps
 from prmflow.transforms.read import ReadInput
 from prmflow.transforms.rollout import LabelSteps
 from prmflow.transforms.sample import SampleTrajectories
@@ -160,6 +161,8 @@ def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None) -> 
     )
     if config.judge is not None:
         labeled = judge(config, labeled, dead_all, tallies, cache_root)
+    if config.prm is not None:
+        labeled = labeled | "ScoreSteps" >> ScoreSteps(config.prm, stage_cache(cache_root, "prm", config.prm))
     trajectories = labeled | "TrajectoryRows" >> beam.Map(lambda item: to_row(item[1]))
     tables = {"problems": problems, "trajectories": trajectories}
     if config.process is not None:
