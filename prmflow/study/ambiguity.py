@@ -40,10 +40,11 @@ from prmflow.labelers.process.noise_aware import NoiseAwareConfig, noise_aware_l
 SYMMETRIC = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4)
 ONE_SIDED = (0.05, 0.1, 0.2, 0.3)
 METHODS = (
-    "mc-hard", "mc-soft", "noise-aware", "noise-aware-calibrated", "binary-search", "relative-ratio",
+    "all-good", "mc-hard", "mc-soft", "noise-aware", "noise-aware-calibrated", "binary-search", "relative-ratio",
     "rel-effective", "consistency-weighted",
 )
 METHOD_NOTES = {
+    "all-good": "the no-information baseline: every step labelled good, no rollouts",
     "mc-hard": "Math-Shepherd HE: good iff any of N rollouts succeeds",
     "mc-soft": "Math-Shepherd SE, read as a label: good iff MC value > 0.5",
     "noise-aware": "de-biased value; good iff successes beat a dead prefix's false positives (binomial, "
@@ -173,11 +174,12 @@ def label_methods(trajectories: Sequence[StudyTrajectory], view: NoisyView, chan
     oracle = NoiseAwareConfig(rho0=channel.rho0, rho1=channel.rho1)
     calibrated = None if calibration is None else NoiseAwareConfig(rho0=calibration[0], rho1=calibration[1])
     out = {m: MethodLabels([], 0) for m in METHODS}
+    out["all-good"].labels = [[1.0] * t.num_steps for t in trajectories]
     mc_spent = sum(sum(m) for m in view.rollouts)
     for i, t in enumerate(trajectories):
         s, m, correct = view.successes[i], view.rollouts[i], view.outcome_correct[i]
         if correct is None:  # no verdict on the trajectory: no method labels it
-            for method in METHODS:
+            for method in METHODS[1:]:
                 out[method].labels.append([None] * t.num_steps)
             continue
         hard = mc_labels(s, m, mc_cfg, outcome_correct=correct)
