@@ -7,6 +7,7 @@ dataclass, so a column can't be added in one place and forgotten in another.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any
 
@@ -41,16 +42,38 @@ def arrow_schema(cls: type, table: str) -> pa.Schema:
     )
 
 
+@functools.cache
+def _columns(cls: type) -> tuple[tuple[str, bool], ...]:
+    """(name, JSON-encoded?) per column of a record class, computed once per class: ``to_row`` runs
+    for every row of every table, and reflecting on the dataclass each time dominated it."""
+    return tuple((f.name, bool(f.metadata.get(_JSON))) for f in dataclasses.fields(cls))
+
+
+# The last object JSON-encoded and its text: the steps of a run share one provenance dict, so most
+# rows hit it. A tuple is swapped in whole, so a thread never pairs one object with another's text.
+_last_json: tuple[Any, str] = (None, "null")
+
+
+def _encoded(value: Any) -> str:
+    global _last_json
+    last = _last_json
+    if last[0] is value:
+        return last[1]
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    _last_json = (value, text)
+    return text
+
+
 def to_row(record: Any) -> dict[str, Any]:
     """A record as a plain dict in column order (JSON-encoded columns serialised, sorted keys)."""
     row = {}
-    for f in dataclasses.fields(record):
-        value = getattr(record, f.name)
-        if f.metadata.get(_JSON) and value is not None and not isinstance(value, str):
-            value = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    for name, encoded in _columns(type(record)):
+        value = getattr(record, name)
+        if encoded and value is not None and not isinstance(value, str):
+            value = _encoded(value)
         elif isinstance(value, tuple):
             value = list(value)
-        row[f.name] = value
+        row[name] = value
     return row
 
 
