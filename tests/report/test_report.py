@@ -129,3 +129,23 @@ def test_calibrate_measures_the_configured_noise_and_writes_the_manifest(run_dir
     aware = NoiseAwareConfig(calibration=str(copy))
     assert (aware.rho0, aware.rho1) == (cal["rho0"], cal["rho1"])
     assert "verifier calibration" in build(str(copy))
+
+
+def test_study_from_a_run_and_its_report(run_dir, tmp_path):
+    from prmflow.study.ambiguity import METHODS
+    from prmflow.study.cli import main as study_main
+
+    out = tmp_path / "study"
+    assert study_main(["ambiguity", "--from", str(run_dir), "--out", str(out), "--seeds", "2",
+                       "--calibration-size", "12"]) == 0
+    rows = duckdb.connect().sql(f"SELECT channel, seed, method, rollouts_per_step FROM '{out}/ambiguity.parquet'").fetchall()
+    assert len(rows) == 14 * 2 * len(METHODS)
+    assert {r[3] for r in rows if r[2] == "all-good"} == {0.0}
+    meta = json.loads((out / "study.json").read_text())
+    assert meta["trajectories"] == 12 and meta["rollouts_per_step"] == 4  # the imported gold trajectories
+    text = build(str(out))
+    for key in ("study", "sweep-plots", "sweep-tables", *RUN_KEYS):
+        assert f'<section id="{key}">' in text, key
+    assert text.count('<img src="data:image/png;base64,') >= 5 + 9
+    with pytest.raises(SystemExit):
+        study_main(["ambiguity", "--seeds", "0"])
