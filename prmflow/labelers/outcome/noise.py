@@ -7,7 +7,8 @@ the same (rho0, rho1) that :mod:`prmflow.labelers.process.noise_aware` de-biases
 
 A flip is a function of ``(seed, key)`` alone, never of call order: the labeler keys a verdict by
 the solution text and reference, so a rerun, a resumed shard or another worker gets the same noisy
-verdict for the same solution. The clean verdict is kept beside the noisy one (``Outcome.clean_value``,
+verdict for the same solution, and identical solutions (two rollouts that wrote the same text) share
+a verdict, as with a deterministic verifier. The clean verdict is kept beside the noisy one (``Outcome.clean_value``,
 the ``clean_outcome`` columns), so a run measures its own label quality against the truth the
 verifier saw. A verdict that could not be judged (None) passes through: noise changes answers,
 not availability.
@@ -104,7 +105,9 @@ class NoisyLabeler:
     def _noisy(self, outcome: Outcome, solution: str, reference: object) -> Outcome:
         if outcome.value is None:
             return outcome
-        noisy = noisy_verdict(outcome.value, f"{reference!r}\x1e{solution}", self.config)
+        # a judge's reference is the whole Problem: its id names it
+        ref = getattr(reference, "problem_id", None) or repr(reference)
+        noisy = noisy_verdict(outcome.value, f"{ref}\x1e{solution}", self.config)
         return dataclasses.replace(outcome, value=noisy, clean_value=outcome.value)
 
     def label(self, solution: str, reference: object) -> Outcome:
