@@ -77,3 +77,20 @@ def test_cli_refuses_rows_whose_labels_do_not_line_up(tmp_path, capsys):
     path.write_text(f"data: {data}\noutput: {tmp_path / 'out'}\n")
     assert main(["train-prm", str(path)]) == 2
     assert "labels must be a list of 2 numbers (one per step)" in capsys.readouterr().err
+
+
+def test_the_self_training_examples_load(monkeypatch):
+    from pathlib import Path
+
+    from prmflow.config import load_config
+    from prmflow.prm.config import load_train_config
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repo)
+    round1 = load_config("examples/arith-self-train-round1.yaml")
+    assert round1.consistency.score == "mc_value" and round1.prm is None
+    train = load_train_config("examples/arith-prm-round1.yaml")
+    assert train.data == "out/arith-round1-prm" and train.use_weights
+    if not (repo / "out" / "arith-prm1" / "prm.json").is_file():  # round 2 needs round 1's PRM, checked at load
+        with pytest.raises(ConfigError, match=r"prm.model must be a PRM saved by `prmflow train-prm`"):
+            load_config("examples/arith-self-train-round2.yaml")
