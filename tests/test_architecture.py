@@ -107,3 +107,9 @@ def test_the_checks_fail_on_a_planted_cycle(planted):
     (planted / "core" / "a.py").write_text("from prmflow.core.b import x\n")
     (planted / "core" / "b.py").write_text("import prmflow.core.a\nx = 1\n")
     assert import_cycles(planted) == [["prmflow.core.a", "prmflow.core.b", "prmflow.core.a"]]
+
+
+def test_test_module_names_are_unique():
+    """pytest imports test modules by basename (no packages): a second test_x.py stops collection."""
+    names = [p.name for p in (PACKAGE.parent / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
