@@ -1,6 +1,6 @@
 """Measure the ``arith`` first-error judge: the figures of docs/model-card-arith-judge-tiny.md.
 
-    .venv/bin/python scripts/eval_arith_judge.py --model builtin:arith-judge-tiny --n 2000
+    .venv/bin/python scripts/eval_arith_judge.py --model builtin:arith-judge-tiny --n 1000
 
 Samples one temperature-1 solution of the policy ``builtin:arith-tiny`` for each of ``--n`` fresh
 problems (``generate_problems(n, seed=7)``; the judge's training used seeds >= 1000), labels each
@@ -128,7 +128,7 @@ def balanced_indices(gold: list[int]) -> list[int]:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=DEFAULT_MODEL, help="builtin:NAME or a judge model directory")
-    ap.add_argument("--n", type=int, default=2000, help="problems (one policy solution each)")
+    ap.add_argument("--n", type=int, default=1000, help="problems (one policy solution each)")
     ap.add_argument("--seed", type=int, default=EVAL_SEED, help="problem seed (training uses >= 1000)")
     ap.add_argument("--sample-seed", type=int, default=1, help="vLLM engine seed of the policy's sampling")
     ap.add_argument("--max-tokens", type=int, default=16)
