@@ -22,8 +22,10 @@ What it does, and why:
   the prompt: at the newline that ends each paragraph the model is trained to predict ``+`` if the
   step is right on its own (the checker's local label) and ``-`` if not. The prompt is given at
   inference, so this changes no output; it turns one 6-way label per solution into one binary
-  label per step, and a first run without it (150 steps) had only learnt the label prior (49.7%
-  on a balanced held-out set, where always -1 scores 50%);
+  label per step (a first run without it had only learnt the label prior after 75 steps: 49.7%
+  on a balanced held-out set, where always -1 scores 50%). ``--init`` continues from a judge this
+  script wrote (a second stage), ``--target-weight`` weighs the answer tokens against the step
+  labels;
 * model: warm-started from ``arith-tiny`` (same Llama shape, 4 layers, hidden 128): the judge has
   to notice a wrong ``a op b = c`` and the policy's weights already predict the right ``c``.
   Its tokenizer is extended with BPE merges learned here on the rendered judge prompts (the
