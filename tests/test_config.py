@@ -57,8 +57,13 @@ def test_examples_are_valid():
 
     examples = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
     assert len(examples) >= 6, examples  # a glob that finds nothing would pass vacuously
+    # round 2 of self-training reads the PRM that round 1 trains: loading it alone must fail on that
+    needs_earlier_output = {"arith-self-train-round2.yaml": "out/arith-prm1"}
     for path in examples:  # run configs, and `prmflow train-prm` configs (no inputs)
-        if "inputs" in yaml.safe_load(path.read_text()):
+        if path.name in needs_earlier_output:
+            with pytest.raises(ConfigError, match=needs_earlier_output[path.name]):
+                load_config(path)
+        elif "inputs" in yaml.safe_load(path.read_text()):
             load_config(path)
         else:
             load_train_config(path)
