@@ -18,7 +18,7 @@ accuracy choosing the solution with the highest minimum step score, beside major
 final answers and a random pick (its exact expectation). Nothing is tuned on the evaluation problems.
 Goals (issue 12): a pseudo-label PRM reaches >= 0.9x the gold PRM's F1; best-of-8 by it beats majority.
 
-    python bench/prm.py [--problems 100] [--eval-problems 60] [--epochs 4] [--lr 1e-3]
+    python bench/prm.py [--problems 300] [--eval-problems 60] [--epochs 8] [--lr 1e-3]
 
 Prints one table and writes it to bench/results/prm.md.
 """
@@ -135,14 +135,34 @@ def evaluate(prm_dir: str, problems: dict[str, list[dict]]) -> dict:
     pairs = [(sc, gold_prefix(len(s["steps"]), s["gold_fe"])) for sc, s in zip(scores, flat, strict=True)
              if s["gold_fe"] is not None]
     metrics = step_metrics(pairs)
+    # threshold-free: how often an erroneous step (the gold first error) scores below a correct one
+    # (the steps before it), over all pairs; 0.5 = no ranking at all
+    good = [v for sc, ref in pairs for v, y in zip(sc, ref, strict=True) if v is not None and y == 1.0]
+    bad = [sc[ref.index(0.0)] for sc, ref in pairs if 0.0 in ref and sc[ref.index(0.0)] is not None]
+    auc = _auc(good, bad)
     i, picks = 0, []
     for sols in problems.values():
         mins = [min((v for v in sc if v is not None), default=0.0) for sc in scores[i : i + len(sols)]]
         i += len(sols)
         best = max(range(len(sols)), key=lambda k: (mins[k], -k))  # ties: the lowest sample index
         picks.append(sols[best]["right"])
-    return {"f1": metrics.processbench_f1, "step_acc": metrics.step_accuracy,
+    return {"f1": metrics.processbench_f1, "step_acc": metrics.step_accuracy, "auc": auc,
             "best_of_n": sum(picks) / len(picks)}
+
+
+def _auc(good: list[float], bad: list[float]) -> float | None:
+    """P(a correct step scores above an erroneous one), ties counting half (Mann-Whitney)."""
+    if not good or not bad:
+        return None
+    ranked = sorted([(v, 1) for v in good] + [(v, 0) for v in bad])
+    rank_sum, i = 0.0, 0
+    while i < len(ranked):  # average ranks over ties
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        rank_sum += sum(1 for _, g in ranked[i:j] if g) * (i + j + 1) / 2
+        i = j
+    return (rank_sum - len(good) * (len(good) + 1) / 2) / (len(good) * len(bad))
 
 
 def baselines(problems: dict[str, list[dict]]) -> dict[str, float]:
@@ -168,11 +188,11 @@ def fmt(v) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--problems", type=int, default=100)
+    ap.add_argument("--problems", type=int, default=300)
     ap.add_argument("--eval-problems", type=int, default=60)
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--rollouts", type=int, default=4)
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2, help="torch threads for training and scoring")
     ap.add_argument("--work", default=None, help="keep runs, exports and PRMs here (default: a temporary dir)")
@@ -220,13 +240,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(problems)} held-out problems x 8 samples ({n_sol} solutions, seed {EVAL_SEED}). "
         f"{platform.machine()}, {os.cpu_count()} cores; whole bench {time.monotonic() - started:.0f} s.",
         "",
-        "| labels | ProcessBench F1 | step accuracy | best-of-8 accuracy | train s |",
-        "|---|---|---|---|---|",
+        "| labels | ProcessBench F1 | step accuracy | step AUC | best-of-8 accuracy | train s |",
+        "|---|---|---|---|---|---|",
     ]
     for row, r in results.items():
-        lines.append(f"| {row} | {fmt(r['f1'])} | {fmt(r['step_acc'])} | {fmt(r['best_of_n'])} | {prms[row][1]:.0f} |")
+        lines.append(f"| {row} | {fmt(r['f1'])} | {fmt(r['step_acc'])} | {fmt(r['auc'])} | {fmt(r['best_of_n'])} "
+                     f"| {prms[row][1]:.0f} |")
     for row, v in base.items():
-        lines.append(f"| {row} | | | {fmt(v)} | |")
+        lines.append(f"| {row} | | | | {fmt(v)} | |")
     gold_f1 = results["gold (checker's exact truth)"]["f1"]
     pseudo = {k: v for k, v in results.items() if not k.startswith("gold")}
     best_row = max(pseudo, key=lambda k: pseudo[k]["f1"] or 0.0)
