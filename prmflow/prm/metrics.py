@@ -3,7 +3,7 @@
 The conventions of :mod:`prmflow.analysis.gold`: a step is good iff its value is above ``threshold``
 (0.5); a trajectory's first error is its first bad step (-1 if none); ProcessBench F1 is the harmonic
 mean of the first-error accuracy on erroneous and on correct trajectories (Zheng et al. 2024,
-"ProcessBench", §3); step accuracy counts the steps up to and including the reference first error,
+"ProcessBench"); step accuracy counts the steps up to and including the reference first error,
 where every convention for the steps after an error agrees.
 """
 
