@@ -93,7 +93,7 @@ def main(argv=None) -> int:
                     help="judge model (default: builtin:arith-judge-tiny when shipped); '' for none")
     ap.add_argument("--judge-votes", type=int, default=4)
     ap.add_argument("--judge-temperature", type=float, default=0.7)
-    ap.add_argument("--judge-context", type=int, default=1024)
+    ap.add_argument("--judge-context", type=int, default=768)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         results: dict[str, dict] = {}

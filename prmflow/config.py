@@ -313,6 +313,14 @@ def _check_model(sampler: SamplerConfig, where: str) -> None:
             f"{where}.model must be a local model directory (with config.json) or builtin:NAME; nothing is "
             f"downloaded at run time, got {sampler.model!r}"
         )
+    # a context longer than the model's positions fails only when a worker builds the engine
+    try:
+        positions = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("max_position_embeddings")
+    except (OSError, ValueError):
+        positions = None
+    if isinstance(positions, int) and sampler.max_model_len is not None and sampler.max_model_len > positions:
+        raise ConfigError(f"{where}.max_model_len must be <= the model's max_position_embeddings ({positions}), "
+                          f"got {sampler.max_model_len}")
 
 
 def _canonical_json(data: Any) -> str:

@@ -73,6 +73,8 @@ CASES = [
     ({"sampler.model": "builtin:nonexistent", "sampler.backend": "vllm"}, r"sampler\.model must be .*builtin:nonexistent"),
     ({"sampler.model": "HuggingFaceTB/SmolLM2-135M-Instruct", "sampler.backend": "vllm"},
      r"sampler\.model must be a local model directory .*nothing is downloaded.*'HuggingFaceTB/SmolLM2-135M-Instruct'"),
+    ({"sampler.backend": "vllm", "sampler.model": "builtin:arith-tiny", "sampler.max_model_len": 1024},
+     r"sampler\.max_model_len must be <= the model's max_position_embeddings \(256\), got 1024"),
     ({"sampler.backend": "tgi"}, r"sampler\.backend must be one of .*, got 'tgi'"),
     ({"sampler.kv_cache_memory_byte": 1}, r"sampler has unknown keys \['kv_cache_memory_byte'\]"),
     ({"sampling.temperature": -1}, r"sampling\.temperature must be >= 0, got -1"),
