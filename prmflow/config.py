@@ -17,11 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from prmflow.core.prompts import SamplingConfig
 from prmflow.core.rollouts import ProcessConfig
-from prmflow.core.section import ConfigError, from_mapping, require
+from prmflow.core.section import ConfigError, from_mapping, load_yaml, require
 from prmflow.core.segment import SegmentConfig
 from prmflow.core.weights import WeightsConfig
 from prmflow.judge import JudgeConfig
@@ -334,15 +332,5 @@ def _canonical_json(data: Any) -> str:
 
 
 def load_config(path: str | Path) -> RunConfig:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {str(path)!r} is a directory, not a YAML file") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text: {e.reason} at byte {e.start}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {' '.join(str(e).split())}") from None
+    data = load_yaml(path)
     return parse_config(data, where=str(path))

@@ -15,6 +15,7 @@ import math
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal, Union
 
 
@@ -154,6 +155,24 @@ def from_mapping(cls: type, data: Any, where: str, **fixed: Any) -> Any:
 def _names_field(message: str, fields: Mapping[str, Any]) -> bool:
     head = message.split(" ", 1)[0]
     return head in fields
+
+
+def load_yaml(path: str | Path) -> Any:
+    """A config file's YAML, or ConfigError with one line saying what is wrong with the file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {str(path)!r} is a directory, not a YAML file") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text: {e.reason} at byte {e.start}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {' '.join(str(e).split())}") from None
+    return data
 
 
 def require(condition: bool, where: str, rule: str, value: Any) -> None:

@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from prmflow.core.section import ConfigError, from_mapping, require
+from prmflow.core.section import ConfigError, from_mapping, load_yaml, require
 from prmflow.prm.encoding import StepFormat
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -152,15 +150,5 @@ def parse_train_config(data: Any, where: str = "train_prm") -> PRMTrainConfig:
 
 def load_train_config(path: str | Path) -> PRMTrainConfig:
     """A ``prmflow train-prm`` config file: one flat mapping of :class:`PRMTrainConfig`'s fields."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {str(path)!r} is a directory, not a YAML file") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text: {e.reason} at byte {e.start}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {' '.join(str(e).split())}") from None
+    data = load_yaml(path)
     return parse_train_config(data)
