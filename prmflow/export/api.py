@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prmflow.analysis.views import connect
+from prmflow.core.publish import replace_dir
 from prmflow.export.card import render as render_card
 from prmflow.export.config import BOOLEAN_FORMATS, ExportConfig, ExportError
 from prmflow.export.formats import math_shepherd, native, openrlhf, trl, verl
@@ -120,13 +121,7 @@ def export(run_dir: str, out: str, config: ExportConfig) -> ExportResult:
             render_card(config=config, run_dir=run_dir, digest=digest, columns=columns, counts=counts, files=files,
                         how_to_train=how),
             encoding="utf-8")
-        if out_path.exists():
-            old = out_path.parent / f".{out_path.name}.replaced-{os.getpid()}"
-            out_path.rename(old)
-            staging.rename(out_path)
-            shutil.rmtree(old)
-        else:
-            staging.rename(out_path)
+        replace_dir(staging, out_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportResult(out=str(out_path), files=files, counts=counts)

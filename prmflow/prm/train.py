@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from prmflow.core.publish import replace_dir
 from prmflow.core.section import ConfigError
 from prmflow.models import resolve_model_path
 from prmflow.prm import data as prm_data
@@ -260,13 +261,7 @@ def _save(model, tokenizer, config: PRMTrainConfig, out: Path, history: list[dic
             "weights_sha256": _sha256(staging / "model"),
         }
         (staging / PRM_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            old = out.parent / f".{out.name}.replaced-{os.getpid()}"
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old)
-        else:
-            staging.rename(out)
+        replace_dir(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
