@@ -16,7 +16,7 @@ from prmflow.config import ConfigError
 from prmflow.pipelines.output import MANIFEST, SUCCESS, publishing  # noqa: F401 - the run's output API
 from prmflow.schemas import SCHEMA_VERSION, TABLES
 from prmflow.sources.reader import read_checks
-from prmflow.transforms.write import write_empty_shards
+from prmflow.transforms.write import delete_parts, write_empty_shards
 
 log = logging.getLogger("prmflow")
 
@@ -141,7 +141,9 @@ def finalize(_, out_dir: str, num_shards: int, config: dict, tallies: list, shar
     for table, (_, schema) in TABLES.items():
         written = {s["shard"] for s in stats if s["table"] == table}
         stats += write_empty_shards(out_dir, table, schema, num_shards, written)
-    counts = nest_counts(tallies)
+    # the merge of each shard counted its rows (per source, status, reason, duplicates dropped)
+    counts = nest_counts([*tallies, *(t for s in stats for t in s.get("tallies", ()))])
+    delete_parts(out_dir)
     for table in TABLES:
         counts.setdefault(f"{table}_rows", {})["all"] = sum(s["rows"] for s in stats if s["table"] == table)
     manifest = {

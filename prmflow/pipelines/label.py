@@ -11,9 +11,11 @@ import logging
 import time
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
-from prmflow.config import RunConfig, load_config
+from prmflow.config import ConfigError, RunConfig, load_config
 from prmflow.pipelines.common import (
     Tally,
     beam_options,
@@ -35,7 +37,7 @@ from prmflow.transforms.read import ReadInput
 from prmflow.transforms.rollout import LabelSteps
 from prmflow.transforms.sample import SampleTrajectories
 from prmflow.transforms.weights import ConsistencyWeights
-from prmflow.transforms.write import WriteTable
+from prmflow.transforms.write import WriteParts, merge_shard, read_key
 
 log = logging.getLogger("prmflow")
 
@@ -50,10 +52,10 @@ def _first_by_index(problems):
     return min(problems, key=lambda p: (p.source_file or "", p.source_index or 0))
 
 
-def _read_counted(p, spec, config: RunConfig, dead_all: list, tallies: list):
+def _read_counted(p, spec, config: RunConfig, dead_all: list, tallies: list, splits: int = 1):
     """One input read, its rows counted as read / parsed / dead-lettered, its dead letters kept."""
     name = spec.source_name
-    reader = ReadInput(spec, config.limits)
+    reader = ReadInput(spec, config.limits, splits)
     raws, parsed, dead = p | reader
     tallies.append(reader.tallies)  # rows and bytes counted beside the splitter, for reconcile()
     tallies.append(raws | f"CountRead[{name}]" >> Tally("records_read", lambda r, n=name: n))
@@ -63,12 +65,12 @@ def _read_counted(p, spec, config: RunConfig, dead_all: list, tallies: list):
     return parsed
 
 
-def read_inputs(p, config: RunConfig):
-    """All inputs -> (parsed records, dead letters, tallies)."""
+def read_inputs(p, config: RunConfig, splits: int = 1):
+    """All inputs -> (parsed records, dead letters, tallies); each file read in ``splits`` shares."""
     parsed_all, dead_all, tallies = [], [], []
     for spec in config.inputs:
         name = spec.source_name
-        parsed = _read_counted(p, spec, config, dead_all, tallies)
+        parsed = _read_counted(p, spec, config, dead_all, tallies, splits)
         if spec.references:
             refs = (
                 _read_counted(p, spec.reference_input(), config, dead_all, tallies)
@@ -123,19 +125,47 @@ def judge(config: RunConfig, labeled, dead_all: list, tallies: list, cache_root:
     return judged
 
 
-def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None) -> None:
-    """The whole pipeline, writing its tables under ``out_dir``; engine stages keep each finished
-    batch under ``cache_root`` (the stage cache) and take it from there on a rerun."""
-    parsed, dead_all, tallies = read_inputs(p, config)
-    provenance = {"config": config.digest(), "outcome": config.outcome.labeler, "segment": config.segment.strategy}
+def streams(config: RunConfig) -> bool:
+    """An import-and-grade run (no engine stage, nothing that groups rows) streams: no stage groups
+    or holds whole tables, duplicates are dropped where the shards are merged, and memory does not
+    grow with the input. Runs with engine stages dedupe problems and trajectories before them, so a
+    duplicate is never sampled, rolled out or judged twice."""
+    return not (config.samples_trajectories or config.process is not None or config.judge is not None
+                or config.prm is not None or config.consistency is not None or config.segment.strategy == "model")
 
-    problem_objs = (
-        parsed
-        | "KeyProblems" >> beam.Map(lambda x: (x.problem.problem_id, x.problem))
-        | "DedupeProblems" >> beam.CombinePerKey(_first_by_index)
-        | "Problems" >> beam.Values()
-    )
-    problems = problem_objs | "ProblemRows" >> beam.Map(to_row)
+
+def _problem_row(problem) -> dict:
+    return {**to_row(problem), **read_key(problem)}
+
+
+def _trajectory_row(item) -> dict:
+    return {**to_row(item[1]), **read_key(item[0])}
+
+
+def _step_rows(item, provenance: dict):
+    key = read_key(item[0])
+    for row in to_step_rows(item, provenance):
+        yield {**row, **key}
+
+
+def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None, read_splits: int | None = None) -> None:
+    """The whole pipeline, writing its tables under ``out_dir``; engine stages keep each finished
+    batch under ``cache_root`` (the stage cache) and take it from there on a rerun. Each input file
+    is read in ``read_splits`` shares (default: the local runner's worker processes)."""
+    parsed, dead_all, tallies = read_inputs(p, config, read_splits or local_workers(p.options))
+    provenance = {"config": config.digest(), "outcome": config.outcome.labeler, "segment": config.segment.strategy}
+    streamed = streams(config)
+
+    if streamed:  # duplicates of a problem are dropped by the merge (first read kept, as below)
+        problems = parsed | "ProblemRows" >> beam.Map(lambda x: _problem_row(x.problem))
+    else:
+        problem_objs = (
+            parsed
+            | "KeyProblems" >> beam.Map(lambda x: (x.problem.problem_id, x.problem))
+            | "DedupeProblems" >> beam.CombinePerKey(_first_by_index)
+            | "Problems" >> beam.Values()
+        )
+        problems = problem_objs | "ProblemRows" >> beam.Map(_problem_row)
     items, seg_dead = parsed | "Segment" >> beam.ParDo(
         SegmentDrafts(config.segment, config.limits.max_steps)
     ).with_outputs(DEAD, main="items")
@@ -145,8 +175,9 @@ def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None) -> 
     if config.samples_trajectories:
         sampled = sample(config, problem_objs, dead_all, tallies, cache_root)
         items = (items, sampled) | "AllTrajectories" >> beam.Flatten()
-    items, duplicates = items | "DedupeTrajectories" >> DedupeTrajectories()  # one row per trajectory_id
-    tallies.append(duplicates)
+    if not streamed:
+        items, duplicates = items | "DedupeTrajectories" >> DedupeTrajectories()  # one row per trajectory_id
+        tallies.append(duplicates)
     if config.segment.strategy == "model":
         from prmflow.transforms.resplit import ModelSplit
 
@@ -155,7 +186,7 @@ def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None) -> 
         tallies.append(statuses | "CountModelSplit" >> Tally("model_split", lambda s: s))
 
     labeled = (
-        items  # DedupeTrajectories' shuffle already spreads the trajectories over workers
+        items
         | "AttachGold" >> beam.ParDo(AttachGold())
         | "LabelOutcomes" >> LabelOutcomes(config.outcome)
     )
@@ -163,53 +194,96 @@ def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None) -> 
         labeled = judge(config, labeled, dead_all, tallies, cache_root)
     if config.prm is not None:
         labeled = labeled | "ScoreSteps" >> ScoreSteps(config.prm, stage_cache(cache_root, "prm", config.prm))
-    trajectories = labeled | "TrajectoryRows" >> beam.Map(lambda item: to_row(item[1]))
-    tables = {"problems": problems, "trajectories": trajectories}
+    tables = {"problems": problems, "trajectories": labeled | "TrajectoryRows" >> beam.Map(_trajectory_row)}
     if config.process is not None:
         tables.update(label_steps(config, labeled, provenance, dead_all, tallies, cache_root))
     else:
-        tables["steps"] = labeled | "StepRows" >> beam.FlatMap(to_step_rows, provenance)
+        tables["steps"] = labeled | "StepRows" >> beam.FlatMap(_step_rows, provenance)
     if config.judge is not None and config.process is not None:
         tables["trajectories"], tables["steps"] = (tables["trajectories"], tables["steps"]) | "Consensus" >> Consensus()
-        trajectories = tables["trajectories"]
     if config.consistency is not None:
         tables["steps"] = tables["steps"] | "ConsistencyWeights" >> ConsistencyWeights(config.consistency)
-    tallies.append(tables["steps"] | "CountMcRollouts" >> Tally(
-        "mc_rollouts", lambda r: r["source"], lambda r: r["mc_rollouts"] or 0))
-    dead = dead_all | "FlattenDead" >> beam.Flatten() | "DeadRows" >> beam.Map(to_row)
-    tallies.append(trajectories | "CountTrajectories" >> Tally("trajectories", lambda r: r["source"]))
-    tallies.append(trajectories | "CountOutcomes" >> Tally("outcome_status", lambda r: r["outcome_status"]))
-    tallies.append(dead | "CountDeadReasons" >> Tally("dead_letters", lambda r: f"{r['stage']}/{r['reason']}"))
-    tallies.append(dead | "CountDeadByStage" >> Tally("dead_by_stage", lambda r: r["stage"]))
-    tallies.append(dead | "CountDeadWritten" >> Tally("dead_letters_written", lambda r: r["source"]))
-
-    tables["dead_letters"] = dead
+    # rows per source, outcome status, dead-letter reason, ... are counted where the shards are
+    # merged (table_tallies), from the rows as written
+    tables["dead_letters"] = dead_all | "FlattenDead" >> beam.Flatten() | "DeadRows" >> beam.Map(to_row)
     write(p, config, out_dir, tables, tallies)
 
 
+def _counts(table: pa.Table, column: str) -> list[tuple[object, int]]:
+    if not table.num_rows:
+        return []
+    return [(v["values"], v["counts"]) for v in pc.value_counts(table[column]).to_pylist()]
+
+
+def table_tallies(table: str, kept: pa.Table, dropped: pa.Table) -> list:
+    """((metric, key), n) of one merged piece of ``table``, as the manifest counts them."""
+    if table == "trajectories":
+        return ([(("trajectories", k), n) for k, n in _counts(kept, "source")]
+                + [(("outcome_status", k), n) for k, n in _counts(kept, "outcome_status")]
+                + [(("duplicates", k), n) for k, n in _counts(dropped, "source")])
+    if table == "steps" and kept.num_rows:
+        sums = kept.group_by("source").aggregate([("mc_rollouts", "sum")]).to_pylist()
+        return [(("mc_rollouts", r["source"]), r["mc_rollouts_sum"] or 0) for r in sums]
+    if table == "dead_letters" and kept.num_rows:
+        reasons = pc.binary_join_element_wise(kept["stage"], kept["reason"], "/")
+        return ([(("dead_letters", k), n) for k, n in _counts(kept.append_column("_k", reasons), "_k")]
+                + [(("dead_by_stage", k), n) for k, n in _counts(kept, "stage")]
+                + [(("dead_letters_written", k), n) for k, n in _counts(kept, "source")])
+    return []
+
+
+DEDUPED = ("problems", "trajectories", "steps")  # one row per id; the others keep every row
+
+
+def _merge(key: tuple[str, int], out_dir: str, num_shards: int, parts: list) -> dict:
+    table, shard = key
+    return merge_shard(out_dir, table, shard, num_shards, TABLES[table][1], ID_COLUMNS[table], parts,
+                       lambda kept, dropped: table_tallies(table, kept, dropped), dedupe=table in DEDUPED)
+
+
 def write(p, config: RunConfig, out_dir: str, tables: dict, tallies: list) -> None:
-    """Write each table's rows as shards, then the manifest once everything is written."""
+    """Each table's rows as part files, then each shard merged from its parts, then the manifest
+    once every shard is written (``transforms/write.py``)."""
     n = config.output.num_shards
-    stats = [
-        rows | WriteTable(out_dir, table, TABLES[table][1], ID_COLUMNS[table], n)
+    parts = [
+        rows | f"WriteParts[{table}]" >> beam.ParDo(
+            WriteParts(out_dir, table, TABLES[table][1], ID_COLUMNS[table], n))
         for table, rows in tables.items()
     ]
-    all_stats = stats | "FlattenShardStats" >> beam.Flatten()
+    all_parts = parts | "FlattenParts" >> beam.Flatten()
+    shards = (
+        p
+        | "Shards" >> beam.Create([(table, s) for table in TABLES for s in range(n)])
+        | "MergeShards" >> beam.Map(_merge, out_dir, n, beam.pvalue.AsList(all_parts))
+    )
     all_tallies = tallies | "FlattenTallies" >> beam.Flatten()
     _ = (
         p
         | "Once" >> beam.Create([None])
         | "Finalize" >> beam.Map(
             finalize, out_dir, n, config.to_dict(),
-            beam.pvalue.AsList(all_tallies), beam.pvalue.AsList(all_stats),
+            beam.pvalue.AsList(all_tallies), beam.pvalue.AsList(shards),
         )
     )
+
+
+def local_workers(options) -> int:
+    """Worker processes of a local (FnApiRunner/Direct) run, for splitting the input among them."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    runner = str(options.view_as(StandardOptions).runner or "")
+    if runner.split(".")[-1] not in ("FnApiRunner", "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner"):
+        return 1
+    return max(1, options.view_as(DirectOptions).direct_num_workers or 1)
 
 
 def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(prog="prmflow run", description="Run a prmflow labeling pipeline.")
     parser.add_argument("config", help="the run's YAML config")
     parser.add_argument("--output", help="output directory or URL (overrides output.dir)")
+    parser.add_argument("--read-splits", type=int, default=None, metavar="N",
+                        help="read each input file in N shares that workers parse in parallel "
+                             "(default: --direct_num_workers on a local runner, else 1)")
     parser.add_argument("--fresh", action="store_true",
                         help="ignore the stage cache a killed run left: recompute every batch")
     return parser.parse_known_args(argv)
@@ -218,6 +292,8 @@ def parse_args(argv: list[str] | None):
 def run(argv: list[str] | None = None) -> dict:
     """Build and run the pipeline; returns the manifest. Unrecognised arguments go to Beam."""
     args, beam_args = parse_args(argv)
+    if args.read_splits is not None and args.read_splits < 1:
+        raise ConfigError(f"--read-splits must be an integer >= 1, got {args.read_splits}")
     config = load_config(args.config)
     out_dir = args.output or config.output.dir
     if not out_dir:
@@ -231,7 +307,7 @@ def run(argv: list[str] | None = None) -> dict:
         if args.fresh:
             delete_cache(cache_root)
         with beam.Pipeline(options=options) as p:
-            build(p, config, staging, cache_root)
+            build(p, config, staging, cache_root, args.read_splits)
         manifest = complete_run(staging, p.result, started)
     if not config.output.keep_cache:
         delete_cache(cache_root)  # the run is published: nothing left to resume

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
 
 from prmflow.config import OutcomeConfig
 from prmflow.core.segment import SegmentConfig
@@ -96,6 +97,29 @@ class _LabelOutcomeBatch(beam.DoFn):
             labeler.close()
 
 
+class FixedBatches(beam.DoFn):
+    """Elements -> lists of ``size`` (the last of a bundle shorter). Beam's BatchElements fits a
+    timing model with numpy on every batch to tune its size, which costs more than grading a batch
+    of simple answers; a labeler's batch needs no tuning."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def start_bundle(self) -> None:
+        self.batch: list = []
+
+    def process(self, element):
+        self.batch.append(element)
+        if len(self.batch) >= self.size:
+            batch, self.batch = self.batch, []
+            yield batch
+
+    def finish_bundle(self):
+        if self.batch:
+            batch, self.batch = self.batch, []
+            yield GlobalWindows.windowed_value(batch)
+
+
 class LabelOutcomes(beam.PTransform):
     """(problem, trajectory) -> the same with the outcome labeler's verdict on the response. Items
     go to the labeler in batches: the math pool, the code sandbox pool and a judge's engine each
@@ -109,7 +133,7 @@ class LabelOutcomes(beam.PTransform):
     def expand(self, items):
         return (
             items
-            | "BatchForLabeler" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.max_batch)
+            | "BatchForLabeler" >> beam.ParDo(FixedBatches(self.max_batch))
             | "Label" >> beam.ParDo(_LabelOutcomeBatch(self.config))
         )
 

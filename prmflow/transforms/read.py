@@ -9,7 +9,7 @@ from apache_beam.io.filesystems import FileSystems
 from prmflow.config import InputConfig, LimitsConfig
 from prmflow.sources import BadRecord, FileCount, RawRecord, arith_raw_records, parse_raw, read_file
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
-from prmflow.transforms.progress import Progress
+from prmflow.transforms.progress import FileProgress, Progress
 
 
 def expand_path(pattern: str) -> list[str]:
@@ -24,9 +24,19 @@ def expand_path(pattern: str) -> list[str]:
 FILES = "file_counts"
 
 
+def file_size(path: str) -> int | None:
+    try:
+        return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+    except Exception:  # noqa: BLE001 - progress without a percentage
+        return None
+
+
 class ReadRawRecords(beam.DoFn):
-    """A path -> its RawRecords, and its FileCount on the ``file_counts`` output. Decompression goes
-    by the file name (``sources.reader.decompressed``), so it is the same on every filesystem."""
+    """(path, split, splits) -> the file's RawRecords numbered ``split`` modulo ``splits`` (its
+    FileCount, on the ``file_counts`` output, with split 0). Each split scans the whole file but
+    yields, and so parses, only its share, so the splits of one big file can go to different worker
+    processes. Decompression goes by the file name (``sources.reader.decompressed``), so it is the
+    same on every filesystem."""
 
     def __init__(self, spec: InputConfig, limits: LimitsConfig) -> None:
         self.spec, self.limits = spec, limits
@@ -34,15 +44,32 @@ class ReadRawRecords(beam.DoFn):
     def setup(self) -> None:
         self.read = beam.metrics.Metrics.counter(NAMESPACE, "records_read")
 
-    def process(self, path: str):
-        def open_file():
-            return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    def process(self, element: tuple[str, int, int]):
+        path, split, splits = element
+        handle = []
 
+        def open_file():
+            handle.append(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
+            return handle[0]
+
+        def position() -> int | None:
+            try:
+                return handle[0].tell() if handle else None
+            except (OSError, ValueError):  # closed, or a stream without a position
+                return None
+
+        progress = FileProgress(f"{self.spec.source_name}: {path.rsplit('/', 1)[-1]} (share {split + 1}/{splits})",
+                                file_size(path))
+        seen = 0
         for item in read_file(open_file, path, self.spec.format, self.limits.max_record_bytes, self.spec.limit):
             if isinstance(item, FileCount):
-                yield beam.pvalue.TaggedOutput(FILES, item)
-            else:
+                if split == 0:
+                    yield beam.pvalue.TaggedOutput(FILES, item)
+                continue
+            seen += 1
+            if (seen - 1) % splits == split:
                 self.read.inc()
+                progress.tick(position)
                 yield item
 
 
@@ -93,9 +120,9 @@ def byte_tallies(item: RawRecord | FileCount, source: str):
 class ReadInput(beam.PTransform):
     """One input of the config -> (raw records, parsed records, dead letters)."""
 
-    def __init__(self, spec: InputConfig, limits: LimitsConfig) -> None:
+    def __init__(self, spec: InputConfig, limits: LimitsConfig, splits: int = 1) -> None:
         super().__init__(label=f"Read[{spec.source_name}]")
-        self.spec, self.limits = spec, limits
+        self.spec, self.limits, self.splits = spec, limits, splits
 
     def expand(self, pbegin):
         name = self.spec.source_name
@@ -109,7 +136,8 @@ class ReadInput(beam.PTransform):
         else:
             raws, files = (
                 pbegin
-                | "ListFiles" >> beam.Create(expand_path(self.spec.path))
+                | "ListFiles" >> beam.Create(
+                    [(path, i, self.splits) for path in expand_path(self.spec.path) for i in range(self.splits)])
                 | "ReadRecords" >> beam.ParDo(ReadRawRecords(self.spec, self.limits)).with_outputs(FILES, main="raws")
             )
         parsed, dead = raws | "Parse" >> beam.ParDo(ParseRecords(self.spec)).with_outputs(DEAD, main="parsed")

@@ -2,15 +2,21 @@
 
 Beam's WriteToParquet spreads rows over shards at random; here a row goes to shard
 ``int(id, 16) % num_shards`` and is sorted by id within it, so the same input gives byte-for-byte the
-same rows in the same files. Each shard is written to a temporary name and renamed when complete.
+same rows in the same files, however the runner bundled them. Each shard is written to a temporary
+name and renamed when complete. Rows reach the shards through part files (see "streamed writing").
 """
 
 from __future__ import annotations
 
+import shutil
+import uuid
+
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
 
 from prmflow.sources.base import clean_text
 
@@ -46,28 +52,6 @@ def _without_surrogates(value):
     return value
 
 
-class WriteTable(beam.PTransform):
-    """Rows (dicts) -> ``out_dir/table/table-SSSSS-of-NNNNN.parquet``; outputs one stats dict per shard."""
-
-    def __init__(self, out_dir: str, table: str, schema: pa.Schema, id_column: str, num_shards: int) -> None:
-        super().__init__(label=f"Write[{table}]")
-        self.out_dir, self.table, self.schema = out_dir, table, schema
-        self.id_column, self.num_shards = id_column, num_shards
-
-    def expand(self, rows):
-        return (
-            rows
-            | "KeyByShard" >> beam.Map(lambda r, n=self.num_shards, c=self.id_column: (int(r[c], 16) % n, r))
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.MapTuple(self._write)
-        )
-
-    def _write(self, shard: int, rows) -> dict:
-        ordered = sorted(rows, key=lambda r: r[self.id_column])
-        stats = write_rows(shard_path(self.out_dir, self.table, shard, self.num_shards), ordered, self.schema)
-        return {"table": self.table, "shard": shard, **stats}
-
-
 def write_empty_shards(out_dir: str, table: str, schema: pa.Schema, num_shards: int, written: set[int]) -> list[dict]:
     """Shards that received no row still get a file, so every table always has its N files and
     DuckDB can read an empty table's schema."""
@@ -76,3 +60,148 @@ def write_empty_shards(out_dir: str, table: str, schema: pa.Schema, num_shards: 
         for s in range(num_shards)
         if s not in written
     ]
+
+
+# -- streamed writing: part files per bundle, then one merge per shard ----------------------------
+# Rows are never grouped as Python objects. Each worker buffers the rows it produced, and every
+# PART_ROWS rows writes them, split by shard and sorted by id, as Parquet part files under
+# ``out_dir/_parts/``; it passes on only the parts' paths. Once every part is written, each shard is
+# merged from its parts in passes over id ranges of at most MERGE_ROWS rows, so neither step holds
+# more than a bounded number of rows, whatever the input size. The merge also keeps one row per id
+# (the first read: ``READ_FILE``/``READ_INDEX``, hidden columns that never reach the shard), and
+# counts the shard's rows for the manifest from what it wrote.
+
+PARTS_DIR = "_parts"
+PART_ROWS = 20_000
+MERGE_ROWS = 200_000
+READ_FILE, READ_INDEX = "_read_file", "_read_index"
+HIDDEN = (READ_FILE, READ_INDEX)
+_LAST = 2**62  # read_order(): a row without a file or an index sorts after those with one
+
+
+def read_key(problem) -> dict:
+    """The hidden read-order columns of a row derived from ``problem`` (``sources.duplicates.read_order``)."""
+    return {
+        READ_FILE: "1" if problem.source_file is None else "0" + problem.source_file,
+        READ_INDEX: _LAST if problem.source_index is None else problem.source_index,
+    }
+
+
+def part_schema(schema: pa.Schema) -> pa.Schema:
+    return schema.append(pa.field(READ_FILE, pa.string())).append(pa.field(READ_INDEX, pa.int64()))
+
+
+def _sort_keys(id_column: str) -> list[tuple[str, str]]:
+    return [(id_column, "ascending"), (READ_FILE, "ascending"), (READ_INDEX, "ascending")]
+
+
+def _arrow(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    try:
+        return pa.Table.from_pylist(rows, schema=schema)
+    except UnicodeEncodeError:  # see write_rows
+        return pa.Table.from_pylist([_without_surrogates(r) for r in rows], schema=schema)
+
+
+class WriteParts(beam.DoFn):
+    """Rows -> part files (each one shard's rows of one flush, sorted by id) -> one stats dict per part."""
+
+    def __init__(self, out_dir: str, table: str, schema: pa.Schema, id_column: str, num_shards: int) -> None:
+        self.out_dir, self.table, self.schema = out_dir, table, part_schema(schema)
+        self.id_column, self.num_shards = id_column, num_shards
+
+    def start_bundle(self) -> None:
+        self.buffers: dict[int, list[dict]] = {}
+        self.buffered = 0
+
+    def process(self, row: dict):
+        self.buffers.setdefault(int(row[self.id_column], 16) % self.num_shards, []).append(row)
+        self.buffered += 1
+        if self.buffered >= PART_ROWS:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        for stats in self._flush():
+            yield GlobalWindows.windowed_value(stats)
+
+    def _flush(self):
+        buffers, self.buffers, self.buffered = self.buffers, {}, 0
+        for shard, rows in sorted(buffers.items()):
+            table = _arrow(rows, self.schema).sort_by(_sort_keys(self.id_column))
+            path = FileSystems.join(self.out_dir, PARTS_DIR, self.table, f"{shard:05d}-{uuid.uuid4().hex}.parquet")
+            with FileSystems.create(path) as f:
+                pq.write_table(table, f, compression="lz4", row_group_size=PART_GROUP_ROWS)
+            yield {"table": self.table, "shard": shard, "path": path, "rows": table.num_rows}
+
+
+PART_GROUP_ROWS = 4096  # small row groups: a merge pass reads only those that overlap its id range
+
+
+def _bounds(passes: int) -> list[tuple[str | None, str | None]]:
+    """``passes`` consecutive ranges of 16-hex-digit ids, split on their first 8 digits."""
+    cuts = [f"{(i << 32) // passes:08x}" for i in range(1, passes)]
+    return list(zip([None, *cuts], [*cuts, None], strict=True))
+
+
+def _read_range(path: str, id_column: str, lo: str | None, hi: str | None) -> pa.Table:
+    filters = [f for f in ((id_column, ">=", lo) if lo else None, (id_column, "<", hi) if hi else None) if f]
+    if is_local_path(path):
+        return pq.read_table(path, filters=filters or None)
+    with FileSystems.open(path, mime_type="application/octet-stream") as f:  # a part is small
+        return pq.read_table(pa.BufferReader(f.read()), filters=filters or None)
+
+
+def is_local_path(path: str) -> bool:
+    return FileSystems.get_filesystem(path).scheme() is None
+
+
+def first_per_id(table: pa.Table, id_column: str) -> tuple[pa.Table, pa.Table]:
+    """(rows kept: the first of each id in sort order, rows dropped); ``table`` is sorted by id."""
+    ids = table[id_column]
+    if table.num_rows < 2:
+        return table, table.slice(0, 0)
+    same = pc.equal(ids.slice(1), ids.slice(0, table.num_rows - 1))
+    dropped = pa.concat_arrays([pa.array([False]), same.combine_chunks()])
+    return table.filter(pc.invert(dropped)), table.filter(dropped)
+
+
+def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: pa.Schema, id_column: str,
+                parts: list[dict], count_fn=None, dedupe: bool = True) -> dict:
+    """Merge one shard's part files into ``table-SSSSS-of-NNNNN.parquet``; returns its stats, with
+    ``tallies`` from ``count_fn(kept, dropped)`` (pyarrow tables) for the manifest."""
+    mine = sorted(p["path"] for p in parts if p["table"] == table and p["shard"] == shard)
+    total_rows = sum(p["rows"] for p in parts if p["table"] == table and p["shard"] == shard)
+    passes = max(1, -(-total_rows // MERGE_ROWS))
+    path = shard_path(out_dir, table, shard, num_shards)
+    tmp = path + ".tmp"
+    rows, tallies = 0, []
+    with FileSystems.create(tmp) as f:
+        writer = pq.ParquetWriter(f, schema, **PARQUET_OPTIONS)
+        for lo, hi in _bounds(passes):
+            pieces = [_read_range(p, id_column, lo, hi) for p in mine]
+            if not pieces:
+                continue
+            merged = pa.concat_tables([t.cast(part_schema(schema)) for t in pieces])
+            merged = merged.sort_by(_sort_keys(id_column))
+            kept, dropped = first_per_id(merged, id_column) if dedupe else (merged, merged.slice(0, 0))
+            if count_fn is not None:
+                tallies.extend(count_fn(kept, dropped))
+            kept = kept.drop_columns(list(HIDDEN))
+            if kept.num_rows:
+                writer.write_table(kept)
+            rows += kept.num_rows
+        if not rows:
+            writer.write_table(schema.empty_table())  # the same file write_rows() gives an empty shard
+        writer.close()
+    FileSystems.rename([tmp], [path])
+    return {"table": table, "shard": shard, "path": path, "rows": rows, "tallies": tallies}
+
+
+def delete_parts(out_dir: str) -> None:
+    """The part files, once every shard is merged (a failed run's are removed with its staging directory)."""
+    root = FileSystems.join(out_dir, PARTS_DIR)
+    if is_local_path(root):
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    files = [m.path for m in FileSystems.match([root + "/**"])[0].metadata_list]
+    if files:
+        FileSystems.delete(files)

@@ -1,0 +1,66 @@
+"""An import-and-grade run streams: no stage groups rows, so memory does not grow with the input
+(rows reach the shards through part files; see transforms/write.py). Runs with engine stages keep
+their dedupes, so a duplicate is never sampled twice."""
+
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+import yaml
+from apache_beam.pipeline import PipelineVisitor
+
+from prmflow.config import load_config
+from prmflow.pipelines.common import beam_options
+from prmflow.pipelines.label import build, streams
+
+# groups over a handful of keys: the manifest's tallies, byte counts, and Create's reshuffle of its
+# few elements (files, shards); none holds rows
+SMALL_GROUPS = ("/Sum/GroupByKey", "/SumBytes/GroupByKey", "/Reshuffle/")
+
+
+def grouping_transforms(tmp_path, config: dict) -> list[str]:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    p = beam.Pipeline(options=beam_options([]))
+    build(p, load_config(str(path)), str(tmp_path / "out"))
+    found = []
+
+    class Visitor(PipelineVisitor):
+        def visit_transform(self, node):
+            if isinstance(node.transform, beam.GroupByKey):
+                found.append(node.full_label)
+
+    p.visit(Visitor())
+    return found
+
+
+def jsonl_config(tmp_path) -> dict:
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"q": "1+1?", "sol": "1+1 = 2\nThe answer is 2", "ans": "2"}) + "\n")
+    return {"name": "s", "inputs": [{"name": "g", "format": "jsonl", "path": str(data),
+                                     "fields": {"prompt": "q", "solution": "sol", "reference_answer": "ans"}}],
+            "outcome": {"labeler": "math"}, "output": {"num_shards": 3}}
+
+
+def test_an_import_run_groups_no_rows(tmp_path):
+    config = jsonl_config(tmp_path)
+    assert streams(load_config_from(tmp_path, config))
+    groups = grouping_transforms(tmp_path, config)
+    assert groups, "the tallies group by metric"
+    holding_rows = [g for g in groups if not any(s in g for s in SMALL_GROUPS)]
+    assert holding_rows == [], groups
+
+
+def test_engine_stages_keep_their_dedupes(tmp_path):
+    config = {**jsonl_config(tmp_path), "sampler": {"backend": "fake", "model": "fake"}, "sampling": {"n": 2}}
+    assert not streams(load_config_from(tmp_path, config))
+    groups = grouping_transforms(tmp_path, config)
+    assert any(g.startswith("DedupeTrajectories/") for g in groups)
+    assert any(g.startswith("DedupeProblems/") for g in groups)
+
+
+def load_config_from(tmp_path, config: dict):
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return load_config(str(path))
