@@ -4,9 +4,12 @@ For each size, synthetic trajectories (generic JSONL: a question, a 5-line solut
 answer; half of the answers wrong) go through
 
 - ``bare``: one Python process reads the file, parses each row, segments the solution into steps,
-  grades it with the same outcome labeler, builds the same step rows and writes them with pyarrow;
+  grades it with the same outcome labeler, builds the same problem, trajectory and step rows and
+  writes the three tables with pyarrow, as the pipeline does (before 2026-11-30 it wrote the step
+  rows only, which made the ratio compare unequal work);
 - ``pipeline 1w`` / ``pipeline 2w``: ``prmflow run`` on FnApiRunner with 1 worker, and with 2 worker
-  processes (``--direct_num_workers=2 --direct_running_mode=multi_processing``);
+  processes (``--direct_num_workers=2 --direct_running_mode=multi_processing``; the input file is
+  then read in 2 shares, one per worker);
 
 each with the ``exact`` and the ``math`` labeler. Printed per run: wall seconds, step rows/s, peak
 RSS of the whole process tree (sampled from /proc every 0.1 s), and the ratios pipeline/bare and
@@ -24,6 +27,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,32 +76,41 @@ BARE = textwrap.dedent("""
     from prmflow.ids import content_id
     data, labeler_name, out = sys.argv[1:4]
     labeler = make_outcome_labeler(labeler_name)
-    config, rows, batch = SegmentConfig(), [], []
-    schema = TABLES["steps"][1]
-    writer = pq.ParquetWriter(out, schema, compression="zstd")
+    config, batch = SegmentConfig(), []
+    tables = ("problems", "trajectories", "steps")  # what the pipeline writes for these inputs
+    rows = {t: [] for t in tables}
+    writers = {t: pq.ParquetWriter(f"{out}-{t}.parquet", TABLES[t][1], compression="zstd") for t in tables}
+
+    def write(table, force=False):
+        if rows[table] and (force or len(rows[table]) >= 50000):
+            writers[table].write_table(pa.Table.from_pylist(rows[table], schema=TABLES[table][1]))
+            rows[table].clear()
 
     def flush():
         solutions = [(t.text, p.reference_answer) for p, t in batch]
         for (p, t), o in zip(batch, labeler.label_many(solutions) if hasattr(labeler, "label_many")
                              else [labeler.label(*s) for s in solutions]):
-            rows.extend(to_row(r) for r in step_labels(with_outcome(t, o), {"config": "bare"}))
+            t = with_outcome(t, o)
+            rows["problems"].append(to_row(p))
+            rows["trajectories"].append(to_row(t))
+            rows["steps"].extend(to_row(r) for r in step_labels(t, {"config": "bare"}))
         batch.clear()
-        if len(rows) >= 50000:
-            writer.write_table(pa.Table.from_pylist(rows, schema=schema)); rows.clear()
+        for table in tables:
+            write(table)
 
     with open(data, "rb") as f:
-        for line in f:
+        for i, line in enumerate(f, 1):
             obj = json.loads(line)
             p = Problem(problem_id=content_id("synthetic", obj["q"]), source="synthetic", domain="general",
-                        prompt=obj["q"], reference_answer=obj["ans"])
+                        prompt=obj["q"], reference_answer=obj["ans"], source_file=data, source_index=i)
             t = from_segmentation(p, segment(obj["sol"], config), origin="imported", max_steps=512)
             batch.append((p, t))
             if len(batch) == 64:
                 flush()
     flush()
-    if rows:
-        writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-    writer.close()
+    for table in tables:
+        write(table, force=True)
+        writers[table].close()
     labeler.close()
 """)
 
@@ -166,12 +179,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 for mode in modes:
                     out = tmp_path / f"out-{labeler}-{n}-{mode}"
                     if mode == "bare":
-                        cmd = [sys.executable, "-c", BARE, str(data), labeler, str(out) + ".parquet"]
+                        cmd = [sys.executable, "-c", BARE, str(data), labeler, str(out)]
                     else:
                         cmd = [sys.executable, "-m", "prmflow", "run", str(cfg), "--output", str(out)]
                         if mode == "2w":
                             cmd += ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
                     seconds, peak = measured(cmd)
+                    for leftover in tmp_path.glob(out.name + "*"):  # outputs of 1M rows add up
+                        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
                     rate = n * STEPS / seconds
                     row[mode] = {"size": n, "labeler": labeler, "mode": mode, "seconds": seconds,
                                  "rows_per_s": rate, "peak_rss_mb": peak / 2**20}

@@ -30,12 +30,8 @@ from prmflow.sources import normalise_prompt
 from prmflow.transforms.cache import CACHE_DIR, delete_cache, stage_cache
 from prmflow.transforms.dead_letters import DEAD
 from prmflow.transforms.dedupe import DedupeTrajectories
-from prmflow.transforms.judge import Consensus, JudgeTrajectories
 from prmflow.transforms.label import AttachGold, LabelOutcomes, SegmentDrafts, join_reference, to_step_rows
-from prmflow.transforms.prm import ScoreSteps
 from prmflow.transforms.read import ReadInput
-from prmflow.transforms.rollout import LabelSteps
-from prmflow.transforms.sample import SampleTrajectories
 from prmflow.transforms.weights import ConsistencyWeights
 from prmflow.transforms.write import WriteParts, merge_shard, read_key
 
@@ -85,6 +81,8 @@ def read_inputs(p, config: RunConfig, splits: int = 1):
 
 def sample(config: RunConfig, problems, dead_all: list, tallies: list, cache_root: str | None):
     """The policy's trajectories for every problem, when the config has a ``sampler`` section."""
+    from prmflow.transforms.sample import SampleTrajectories  # engine stages import torch: only when used
+
     requests, items, dead, engine = problems | "SampleTrajectories" >> SampleTrajectories(
         config.sampler, config.sampling, config.seed, config.segment, config.limits.max_steps,
         stage_cache(cache_root, "sample", config.sampler),
@@ -98,6 +96,8 @@ def sample(config: RunConfig, problems, dead_all: list, tallies: list, cache_roo
 def label_steps(config: RunConfig, labeled, provenance: dict, dead_all: list, tallies: list,
                 cache_root: str | None) -> dict:
     """Step labels from rollouts (a ``process`` section) -> the steps, start_states, rollouts tables."""
+    from prmflow.transforms.rollout import LabelSteps
+
     cache = stage_cache(cache_root, "rollout", config.sampler, config.sampling, config.process, config.outcome,
                         config.seed, sorted(provenance.items()))
     steps, start_states, rollouts, dead, engine = labeled | "LabelSteps" >> LabelSteps(
@@ -114,6 +114,8 @@ def label_steps(config: RunConfig, labeled, provenance: dict, dead_all: list, ta
 
 def judge(config: RunConfig, labeled, dead_all: list, tallies: list, cache_root: str | None):
     """The judge's verdicts on every trajectory (a ``judge`` section); each comes out once, judged or not."""
+    from prmflow.transforms.judge import JudgeTrajectories
+
     tallies.append(labeled | "CountJudgeIn" >> Tally("judge_in", lambda it: it[1].source))
     judged, dead, engine, requests = labeled | "JudgeTrajectories" >> JudgeTrajectories(
         config.judge, config.seed, stage_cache(cache_root, "judge", config.judge.sampler))
@@ -193,6 +195,8 @@ def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None, rea
     if config.judge is not None:
         labeled = judge(config, labeled, dead_all, tallies, cache_root)
     if config.prm is not None:
+        from prmflow.transforms.prm import ScoreSteps
+
         labeled = labeled | "ScoreSteps" >> ScoreSteps(config.prm, stage_cache(cache_root, "prm", config.prm))
     tables = {"problems": problems, "trajectories": labeled | "TrajectoryRows" >> beam.Map(_trajectory_row)}
     if config.process is not None:
@@ -200,6 +204,8 @@ def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None, rea
     else:
         tables["steps"] = labeled | "StepRows" >> beam.FlatMap(_step_rows, provenance)
     if config.judge is not None and config.process is not None:
+        from prmflow.transforms.judge import Consensus
+
         tables["trajectories"], tables["steps"] = (tables["trajectories"], tables["steps"]) | "Consensus" >> Consensus()
     if config.consistency is not None:
         tables["steps"] = tables["steps"] | "ConsistencyWeights" >> ConsistencyWeights(config.consistency)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from prmflow.sources.base import BadRecord, RawRecord, clean_value
+from prmflow.sources.base import MAX_DEPTH, BadRecord, RawRecord, clean_value
 
 CHUNK = 1 << 20
 HEAD = 4096
@@ -215,6 +215,11 @@ def decode_row(raw: RawRecord) -> tuple[Any, int]:
             obj = json.loads(raw.text)
         except (ValueError, RecursionError) as e:
             raise _loads_error(e) from None
+        text = raw.text
+        # Text decoded from UTF-8 holds no surrogate, so one can come only from a \u escape; and
+        # a row with fewer brackets than MAX_DEPTH cannot nest deeper. Most rows need no walk.
+        if "\\u" not in text and text.count("{") + text.count("[") < MAX_DEPTH:
+            return obj, 0
     return clean_value(obj)
 
 
