@@ -133,7 +133,8 @@ class WriteParts(beam.DoFn):
             yield {"table": self.table, "shard": shard, "path": path, "rows": table.num_rows}
 
 
-PART_GROUP_ROWS = 4096  # small row groups: a merge pass reads only those that overlap its id range
+PART_GROUP_ROWS = 4096
+ROW_GROUP_ROWS = 131_072  # a shard's row groups  # small row groups: a merge pass reads only those that overlap its id range
 
 
 def _bounds(passes: int) -> list[tuple[str | None, str | None]]:
@@ -142,12 +143,41 @@ def _bounds(passes: int) -> list[tuple[str | None, str | None]]:
     return list(zip([None, *cuts], [*cuts, None], strict=True))
 
 
-def _read_range(path: str, id_column: str, lo: str | None, hi: str | None) -> pa.Table:
-    filters = [f for f in ((id_column, ">=", lo) if lo else None, (id_column, "<", hi) if hi else None) if f]
-    if is_local_path(path):
-        return pq.read_table(path, filters=filters or None)
-    with FileSystems.open(path, mime_type="application/octet-stream") as f:  # a part is small
-        return pq.read_table(pa.BufferReader(f.read()), filters=filters or None)
+class _Part:
+    """One part file, opened once for all merge passes: its row groups' id ranges (from the footer's
+    statistics), so a pass reads only the groups that overlap its range."""
+
+    def __init__(self, path: str, id_column: str) -> None:
+        if is_local_path(path):
+            self.file = pq.ParquetFile(path)
+        else:
+            with FileSystems.open(path, mime_type="application/octet-stream") as f:  # a part is small
+                self.file = pq.ParquetFile(pa.BufferReader(f.read()))
+        self.id_column = id_column
+        column = self.file.schema_arrow.get_field_index(id_column)
+        self.ranges = []
+        for g in range(self.file.metadata.num_row_groups):
+            stats = self.file.metadata.row_group(g).column(column).statistics
+            has = stats is not None and stats.has_min_max
+            self.ranges.append((stats.min if has else None, stats.max if has else None))
+
+    def read(self, lo: str | None, hi: str | None) -> pa.Table | None:
+        groups = [g for g, (low, high) in enumerate(self.ranges)
+                  if low is None or ((lo is None or high >= lo) and (hi is None or low < hi))]
+        if not groups:
+            return None
+        table = self.file.read_row_groups(groups)
+        ids = table[self.id_column]
+        mask = None
+        if lo is not None:
+            mask = pc.greater_equal(ids, lo)
+        if hi is not None:
+            below = pc.less(ids, hi)
+            mask = below if mask is None else pc.and_(mask, below)
+        return table if mask is None else table.filter(mask)
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def is_local_path(path: str) -> bool:
@@ -173,11 +203,12 @@ def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: p
     passes = max(1, -(-total_rows // MERGE_ROWS))
     path = shard_path(out_dir, table, shard, num_shards)
     tmp = path + ".tmp"
-    rows, tallies = 0, []
+    rows, tallies, carry = 0, [], None
     with FileSystems.create(tmp) as f:
         writer = pq.ParquetWriter(f, schema, **PARQUET_OPTIONS)
+        opened = [_Part(p, id_column) for p in mine]
         for lo, hi in _bounds(passes):
-            pieces = [_read_range(p, id_column, lo, hi) for p in mine]
+            pieces = [t for t in (part.read(lo, hi) for part in opened) if t is not None]
             if not pieces:
                 continue
             merged = pa.concat_tables([t.cast(part_schema(schema)) for t in pieces])
@@ -186,12 +217,19 @@ def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: p
             if count_fn is not None:
                 tallies.extend(count_fn(kept, dropped))
             kept = kept.drop_columns(list(HIDDEN))
-            if kept.num_rows:
-                writer.write_table(kept)
             rows += kept.num_rows
+            # row groups of a fixed size, whatever the passes: the bytes do not depend on MERGE_ROWS
+            carry = kept if carry is None else pa.concat_tables([carry, kept])
+            while carry.num_rows >= ROW_GROUP_ROWS:
+                writer.write_table(carry.slice(0, ROW_GROUP_ROWS), row_group_size=ROW_GROUP_ROWS)
+                carry = carry.slice(ROW_GROUP_ROWS)
+        if carry is not None and carry.num_rows:
+            writer.write_table(carry, row_group_size=ROW_GROUP_ROWS)
         if not rows:
             writer.write_table(schema.empty_table())  # the same file write_rows() gives an empty shard
         writer.close()
+        for part in opened:
+            part.close()
     FileSystems.rename([tmp], [path])
     return {"table": table, "shard": shard, "path": path, "rows": rows, "tallies": tallies}
 

@@ -45,15 +45,18 @@ def test_merge_sorts_keeps_the_first_read_of_each_id_and_drops_hidden_columns(tm
 
 
 def test_merge_passes_do_not_change_the_bytes(tmp_path, monkeypatch):
-    ids = [content_id(i) for i in range(50)]
+    monkeypatch.setattr(write, "ROW_GROUP_ROWS", 10)
+    ids = [content_id(i) for i in range(55)]
     parts = [write_part(tmp_path, f"p{k}.parquet", rows_of(ids[k::3], start=k)) for k in range(3)]
     written = []
-    for merge_rows in (1000, 7):
+    for merge_rows in (1000, 7, 1):
         monkeypatch.setattr(write, "MERGE_ROWS", merge_rows)
         stats = write.merge_shard(str(tmp_path / f"out{merge_rows}"), "t", 0, 1, SCHEMA, "row_id", parts)
-        written.append(pq.read_table(stats["path"]))
-    assert written[0].equals(written[1])
-    assert written[0]["row_id"].to_pylist() == sorted(ids)
+        written.append(open(stats["path"], "rb").read())
+    assert written[0] == written[1] == written[2]
+    table = pq.read_table(stats["path"])
+    assert table["row_id"].to_pylist() == sorted(ids)
+    assert pq.ParquetFile(stats["path"]).metadata.num_row_groups == 6  # 5 groups of 10, then 5
 
 
 def test_a_shard_without_parts_is_the_empty_file_write_rows_gives(tmp_path):
