@@ -11,6 +11,7 @@ from collections import defaultdict
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.window import GlobalWindows
 
 from prmflow.config import ConfigError
 from prmflow.pipelines.output import MANIFEST, SUCCESS, publishing  # noqa: F401 - the run's output API
@@ -65,9 +66,28 @@ def _one(_) -> int:
     return 1
 
 
+class _BundleSums(beam.DoFn):
+    """Sums ``value_fn`` by ``key_fn`` over a bundle; emits ((metric, key), n) once per key at its end."""
+
+    def __init__(self, metric: str, key_fn, value_fn) -> None:
+        self.metric, self.key_fn, self.value_fn = metric, key_fn, value_fn
+
+    def start_bundle(self) -> None:
+        self.sums: dict = {}
+
+    def process(self, element):
+        key = self.key_fn(element)
+        self.sums[key] = self.sums.get(key, 0) + self.value_fn(element)
+
+    def finish_bundle(self):
+        sums, self.sums = self.sums, {}
+        for key, n in sums.items():
+            yield GlobalWindows.windowed_value(((self.metric, key), n))
+
+
 class Tally(beam.PTransform):
     """Counts (or sums ``value_fn`` over) a PCollection by ``key_fn(element)`` -> ((metric, key), n),
-    for the manifest."""
+    for the manifest. Summed within each bundle first: one call per element, one output per key."""
 
     def __init__(self, metric: str, key_fn, value_fn=_one) -> None:
         super().__init__(label=f"Tally[{metric}]")
@@ -76,7 +96,7 @@ class Tally(beam.PTransform):
     def expand(self, pcoll):
         return (
             pcoll
-            | "Key" >> beam.Map(lambda e, m=self.metric, f=self.key_fn, v=self.value_fn: ((m, f(e)), v(e)))
+            | "Key" >> beam.ParDo(_BundleSums(self.metric, self.key_fn, self.value_fn))
             | "Sum" >> beam.CombinePerKey(sum)
         )
 

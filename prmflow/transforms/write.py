@@ -66,14 +66,14 @@ def write_empty_shards(out_dir: str, table: str, schema: pa.Schema, num_shards: 
 # Rows are never grouped as Python objects. Each worker buffers the rows it produced, and every
 # PART_ROWS rows writes them, split by shard and sorted by id, as Parquet part files under
 # ``out_dir/_parts/``; it passes on only the parts' paths. Once every part is written, each shard is
-# merged from its parts in passes over id ranges of at most MERGE_ROWS rows, so neither step holds
+# merged from its parts in passes over id ranges of about MERGE_ROWS rows, so neither step holds
 # more than a bounded number of rows, whatever the input size. The merge also keeps one row per id
 # (the first read: ``READ_FILE``/``READ_INDEX``, hidden columns that never reach the shard), and
 # counts the shard's rows for the manifest from what it wrote.
 
 PARTS_DIR = "_parts"
-PART_ROWS = 20_000
-MERGE_ROWS = 200_000
+PART_ROWS = 50_000
+MERGE_ROWS = 50_000
 READ_FILE, READ_INDEX = "_read_file", "_read_index"
 HIDDEN = (READ_FILE, READ_INDEX)
 _LAST = 2**62  # read_order(): a row without a file or an index sorts after those with one
@@ -103,38 +103,52 @@ def _arrow(rows: list[dict], schema: pa.Schema) -> pa.Table:
 
 
 class WriteParts(beam.DoFn):
-    """Rows -> part files (each one shard's rows of one flush, sorted by id) -> one stats dict per part."""
+    """Rows -> part files (each one shard's rows of one flush, sorted by id) -> one stats dict per part.
+
+    Rows wait as dicts only until ARROW_ROWS of them arrive, then as Arrow columns (a few hundred
+    bytes a row), until PART_ROWS rows make a part per shard."""
 
     def __init__(self, out_dir: str, table: str, schema: pa.Schema, id_column: str, num_shards: int) -> None:
         self.out_dir, self.table, self.schema = out_dir, table, part_schema(schema)
         self.id_column, self.num_shards = id_column, num_shards
 
     def start_bundle(self) -> None:
-        self.buffers: dict[int, list[dict]] = {}
-        self.buffered = 0
+        self.rows: dict[int, list[dict]] = {}
+        self.columns: dict[int, list[pa.Table]] = {}
+        self.pending = self.buffered = 0
 
     def process(self, row: dict):
-        self.buffers.setdefault(int(row[self.id_column], 16) % self.num_shards, []).append(row)
-        self.buffered += 1
-        if self.buffered >= PART_ROWS:
-            yield from self._flush()
+        self.rows.setdefault(int(row[self.id_column], 16) % self.num_shards, []).append(row)
+        self.pending += 1
+        if self.pending >= ARROW_ROWS:
+            self._to_arrow()
+            if self.buffered >= PART_ROWS:
+                yield from self._flush()
 
     def finish_bundle(self):
+        self._to_arrow()
         for stats in self._flush():
             yield GlobalWindows.windowed_value(stats)
 
+    def _to_arrow(self) -> None:
+        for shard, rows in self.rows.items():
+            self.columns.setdefault(shard, []).append(_arrow(rows, self.schema))
+        self.buffered += self.pending
+        self.rows, self.pending = {}, 0
+
     def _flush(self):
-        buffers, self.buffers, self.buffered = self.buffers, {}, 0
-        for shard, rows in sorted(buffers.items()):
-            table = _arrow(rows, self.schema).sort_by(_sort_keys(self.id_column))
+        columns, self.columns, self.buffered = self.columns, {}, 0
+        for shard, tables in sorted(columns.items()):
+            table = pa.concat_tables(tables).sort_by(_sort_keys(self.id_column))
             path = FileSystems.join(self.out_dir, PARTS_DIR, self.table, f"{shard:05d}-{uuid.uuid4().hex}.parquet")
             with FileSystems.create(path) as f:
                 pq.write_table(table, f, compression="lz4", row_group_size=PART_GROUP_ROWS)
             yield {"table": self.table, "shard": shard, "path": path, "rows": table.num_rows}
 
 
+ARROW_ROWS = 5_000
 PART_GROUP_ROWS = 4096
-ROW_GROUP_ROWS = 131_072  # a shard's row groups  # small row groups: a merge pass reads only those that overlap its id range
+ROW_GROUP_ROWS = 65_536  # a shard's row groups; the merge holds at most one, plus one pass  # small row groups: a merge pass reads only those that overlap its id range
 
 
 def _bounds(passes: int) -> list[tuple[str | None, str | None]]:
@@ -211,8 +225,8 @@ def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: p
             pieces = [t for t in (part.read(lo, hi) for part in opened) if t is not None]
             if not pieces:
                 continue
-            merged = pa.concat_tables([t.cast(part_schema(schema)) for t in pieces])
-            merged = merged.sort_by(_sort_keys(id_column))
+            merged = pa.concat_tables([t.cast(part_schema(schema)) for t in pieces]).sort_by(_sort_keys(id_column))
+            del pieces
             kept, dropped = first_per_id(merged, id_column) if dedupe else (merged, merged.slice(0, 0))
             if count_fn is not None:
                 tallies.extend(count_fn(kept, dropped))
@@ -231,6 +245,7 @@ def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: p
         for part in opened:
             part.close()
     FileSystems.rename([tmp], [path])
+    pa.default_memory_pool().release_unused()  # the next shard's merge starts from a small heap
     return {"table": table, "shard": shard, "path": path, "rows": rows, "tallies": tallies}
 
 

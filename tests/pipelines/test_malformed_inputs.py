@@ -190,12 +190,13 @@ def test_written_rows_are_clean_and_unique(corpus_run):
 
 
 def test_split_reads_and_small_parts_write_the_same_bytes(corpus_run, tmp_path, monkeypatch):
-    """Streamed writing (transforms/write.py): every file read in 3 shares, rows flushed as parts of 97
+    """Streamed writing (transforms/write.py): every file read in 3 shares, rows turned into Arrow every 13 and flushed as parts of about 97
     and each shard merged in id-range passes of 301 rows give byte-identical shards and the same
     counts (duplicates dropped across parts, dead letters of unreadable files counted once)."""
     from prmflow.schemas import TABLES
     from prmflow.transforms import write
 
+    monkeypatch.setattr(write, "ARROW_ROWS", 13)
     monkeypatch.setattr(write, "PART_ROWS", 97)
     monkeypatch.setattr(write, "MERGE_ROWS", 301)
     _, manifest, out = corpus_run
