@@ -55,6 +55,8 @@ bench: $(STAMP)
 	$(PY) bench/sampling.py
 	$(PY) bench/labeling.py
 	$(PY) bench/grading.py
+	$(PY) bench/scale.py
+	$(PY) bench/resume.py
 
 # Reproduces the figures of docs/model-card-arith-tiny.md and docs/model-card-arith-judge-tiny.md
 # on the shipped models.

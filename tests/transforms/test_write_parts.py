@@ -77,5 +77,5 @@ def test_range_bounds_cover_every_id_once():
     for passes in (1, 2, 3, 7):
         bounds = write._bounds(passes)
         assert len(bounds) == passes and bounds[0][0] is None and bounds[-1][1] is None
-        for (_, hi), (lo, _) in zip(bounds, bounds[1:]):
+        for (_, hi), (lo, _) in zip(bounds, bounds[1:], strict=False):
             assert hi == lo
