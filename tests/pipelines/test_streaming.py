@@ -64,3 +64,25 @@ def load_config_from(tmp_path, config: dict):
     path = tmp_path / "x.yaml"
     path.write_text(yaml.safe_dump(config))
     return load_config(str(path))
+
+
+def test_read_splits_below_one_is_a_config_error_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(jsonl_config(tmp_path)))
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "prmflow", "run", str(path), "--output", str(out), "--read-splits", "0"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["prmflow run: --read-splits must be an integer >= 1, got 0"]
+    assert not out.exists()
+
+
+def test_local_workers_default_follows_direct_num_workers():
+    from prmflow.pipelines.label import local_workers
+
+    assert local_workers(beam_options([])) == 1
+    assert local_workers(beam_options(["--direct_num_workers=3"])) == 3
+    assert local_workers(beam_options(["--runner=DataflowRunner", "--direct_num_workers=3"])) == 1
