@@ -147,8 +147,11 @@ class WriteParts(beam.DoFn):
 
 
 ARROW_ROWS = 5_000
-PART_GROUP_ROWS = 4096
-ROW_GROUP_ROWS = 65_536  # a shard's row groups; the merge holds at most one, plus one pass  # small row groups: a merge pass reads only those that overlap its id range
+# Small row groups in parts: a merge pass reads only the groups of each part that overlap its id
+# range, so a pass over 1/P of the ids reads about 1/P + PART_GROUP_ROWS / (the part's rows in the
+# shard) of each part.
+PART_GROUP_ROWS = 256
+ROW_GROUP_ROWS = 32_768  # a shard's row groups; the merge holds at most one, plus one pass
 
 
 def _bounds(passes: int) -> list[tuple[str | None, str | None]]:
