@@ -14,7 +14,9 @@ with the ``first-error`` template (greedy), and prints, on two sets:
 Figures: first-error accuracy (prediction == gold, -1 included), accuracy on erroneous and on
 correct solutions, ProcessBench F1 (their harmonic mean), false-alarm rate (an error named in a
 correct solution), invalid outputs (no ``\\boxed{k}`` with -1 <= k < n), the always-(-1) baseline,
-and a confusion table of gold vs predicted position.
+and a confusion table of gold vs predicted position, and the accuracy per error kind of the first error.
+The judge writes a critique line per paragraph before its ``\\boxed{k}`` (see
+``scripts/train_arith_judge.py``), hence ``--max-tokens`` 192.
 
 vLLM (in-process, CPU) is used when importable, else transformers; ``--engine`` forces one.
 """
@@ -59,7 +61,7 @@ def judge_hf(path: str, prompts: list[str], max_tokens: int, batch_size: int = 3
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
@@ -119,6 +121,19 @@ def print_report(name: str, m: dict) -> None:
         print("  " + g.rjust(6) + "".join(f"{row.get(c, 0):>8}" for c in cols) + f"{sum(row.values()):>8}")
 
 
+def by_kind(rows: list[dict], pred: list[int | None]) -> dict:
+    """Per error kind of the gold first error: how many, found exactly, and some error named."""
+    out: dict[str, dict] = {}
+    for r, p in zip(rows, pred, strict=True):
+        if r["first_error"] < 0:
+            continue
+        m = out.setdefault(r["error_kind"], {"n": 0, "found": 0, "named": 0})
+        m["n"] += 1
+        m["found"] += p == r["first_error"]
+        m["named"] += p is not None and p >= 0
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["n"]))
+
+
 def balanced_indices(gold: list[int]) -> list[int]:
     wrong = [i for i, g in enumerate(gold) if g >= 0]
     right = [i for i, g in enumerate(gold) if g < 0][: len(wrong)]
@@ -131,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n", type=int, default=1000, help="problems (one policy solution each)")
     ap.add_argument("--seed", type=int, default=EVAL_SEED, help="problem seed (training uses >= 1000)")
     ap.add_argument("--sample-seed", type=int, default=1, help="vLLM engine seed of the policy's sampling")
-    ap.add_argument("--max-tokens", type=int, default=16)
+    ap.add_argument("--max-tokens", type=int, default=192, help="the judge writes a critique line per paragraph first")
     ap.add_argument("--engine", choices=("auto", "vllm", "hf"), default="auto", help="engine of the judge")
     ap.add_argument("--json", type=Path, help="also write the metrics here")
     ap.add_argument("--show", type=int, default=0, help="print this many judged erroneous solutions")
@@ -161,6 +176,9 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = {
         "natural": score(gold, pred),
         "balanced": score([gold[i] for i in keep], [pred[shown] for shown in keep]),
+        "by_error_kind": by_kind(rows, pred),
+        "mean_output_chars": sum(len(t) for t in texts) / len(texts),
+        "outputs_ending_in_box": sum(t.rstrip().endswith("}") and "\\boxed{" in t for t in texts) / len(texts),
     }
     shown = 0
     for r, t, p in zip(rows, texts, pred, strict=True):
@@ -175,6 +193,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print_report("natural (all sampled solutions)", metrics["natural"])
     print_report("balanced (all erroneous + as many correct)", metrics["balanced"])
+    print("\n== erroneous solutions by the kind of their first error (natural set)")
+    for kind, m in metrics["by_error_kind"].items():
+        print(f"  {kind:<18} {m['n']:>5}  first error found {m['found']:>4} ({100 * m['found'] / m['n']:5.1f}%)"
+              f"  some error named {m['named']:>4}")  # fmt: skip
+    print(f"\n  outputs ending in \\boxed{{...}}: {100 * metrics['outputs_ending_in_box']:.1f}%, "
+          f"mean output {metrics['mean_output_chars']:.0f} characters")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({"model": args.model, "engine": engine, "seed": args.seed, "metrics": metrics}, indent=2) + "\n")
     return metrics
