@@ -73,7 +73,7 @@ def write_empty_shards(out_dir: str, table: str, schema: pa.Schema, num_shards: 
 
 PARTS_DIR = "_parts"
 PART_ROWS = 50_000
-MERGE_ROWS = 50_000
+MERGE_ROWS = 25_000
 READ_FILE, READ_INDEX = "_read_file", "_read_index"
 HIDDEN = (READ_FILE, READ_INDEX)
 _LAST = 2**62  # read_order(): a row without a file or an index sorts after those with one
@@ -144,8 +144,31 @@ class WriteParts(beam.DoFn):
             with FileSystems.create(path) as f:
                 pq.write_table(table, f, compression="lz4", row_group_size=PART_GROUP_ROWS)
             yield {"table": self.table, "shard": shard, "path": path, "rows": table.num_rows}
+        del columns
+        return_freed_memory()
 
 
+def return_freed_memory() -> None:
+    """Give memory freed by a flush or a merge back to the system: Arrow's allocator keeps freed
+    pages for reuse, and glibc's keeps freed heap, so a long run's resident size would creep up with
+    each flush although nothing is held."""
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc():
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 - glibc only
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _libc()
 ARROW_ROWS = 5_000
 # Small row groups in parts: a merge pass reads only the groups of each part that overlap its id
 # range, so a pass over 1/P of the ids reads about 1/P + PART_GROUP_ROWS / (the part's rows in the
@@ -248,7 +271,7 @@ def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: p
         for part in opened:
             part.close()
     FileSystems.rename([tmp], [path])
-    pa.default_memory_pool().release_unused()  # the next shard's merge starts from a small heap
+    return_freed_memory()  # the next shard's merge starts from a small heap
     return {"table": table, "shard": shard, "path": path, "rows": rows, "tallies": tallies}
 
 
