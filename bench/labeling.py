@@ -40,7 +40,7 @@ def judge_section(args) -> dict:
         "sampler": {"backend": "vllm", "model": args.judge, "dtype": "float32", "max_model_len": args.judge_context,
                     "kv_cache_memory_bytes": 512 << 20, "block_size": 32, "enforce_eager": True},
         "template": "first-error", "votes": args.judge_votes, "temperature": args.judge_temperature,
-        "max_tokens": 16, "batch_size": 256,
+        "max_tokens": 192, "batch_size": 256,
     }
 
 
