@@ -335,6 +335,7 @@ def publishing(out_dir: str, overwrite: bool, config_digest: str) -> Iterator[st
     pub.begin()
     try:
         yield pub.staging
+        _test_pause()
         pub.publish()
     except PublishError:
         if pub in _active:
@@ -344,6 +345,18 @@ def publishing(out_dir: str, overwrite: bool, config_digest: str) -> Iterator[st
     except BaseException:
         pub.abort()
         raise
+
+
+PAUSE_ENV = "PRMFLOW_TEST_PAUSE_BEFORE_PUBLISH_S"
+
+
+def _test_pause() -> None:
+    """A failpoint for the kill tests (tests/pipelines/test_resume.py): hold a complete, staged
+    output for this many seconds before publishing it, so that a kill "before publishing" or
+    "during writing" lands there on any machine, however loaded. Unset in normal runs."""
+    seconds = float(os.environ.get(PAUSE_ENV) or 0)
+    if seconds > 0:
+        time.sleep(seconds)
 
 
 def _exists(path: str) -> bool:

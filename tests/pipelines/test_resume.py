@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from prmflow.pipelines.output import PAUSE_ENV
 from prmflow.samplers.fake_backend import fake_answer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,9 +44,10 @@ def write_config(tmp_path: Path, delay_s: float) -> Path:
     return path
 
 
-def prmflow(config: Path, out: Path, *extra: str) -> subprocess.Popen:
+def prmflow(config: Path, out: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "prmflow", "run", str(config), "--output", str(out), *extra],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, **(env or {})})
 
 
 def entries(out: Path, stage: str) -> int:
@@ -96,7 +98,10 @@ KILL_POINTS = {
 def test_killed_run_resumes_without_redoing_finished_batches(point, config, clean, tmp_path):
     expected_shards, clean_engine = clean
     out = tmp_path / "out"
-    proc = prmflow(config, out)
+    # the last two points are moments before the end: the failpoint holds the staged output so that
+    # polling sees them on a loaded machine too (a CI run once finished before the poll saw the manifest)
+    late = point in ("during writing", "before publishing")
+    proc = prmflow(config, out, env={PAUSE_ENV: "30"} if late else None)
     try:
         wait_for(point, lambda: KILL_POINTS[point](out), proc)
         held = {"sample": entries(out, "sample"), "rollout": entries(out, "rollout")}
