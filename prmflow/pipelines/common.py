@@ -14,10 +14,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindows
 
 from prmflow.config import ConfigError
-from prmflow.pipelines.output import MANIFEST, SUCCESS, publishing  # noqa: F401 - the run's output API
+from prmflow.pipelines.output import MANIFEST, SUCCESS, _delete, publishing  # noqa: F401 - the run's output API
 from prmflow.schemas import SCHEMA_VERSION, TABLES
 from prmflow.sources.reader import read_checks
-from prmflow.transforms.write import delete_parts, write_empty_shards
+from prmflow.transforms.write import PARTS_DIR
 
 log = logging.getLogger("prmflow")
 
@@ -155,15 +155,13 @@ def reconcile(counts: dict) -> dict[str, object]:
     }
 
 
-def finalize(_, out_dir: str, num_shards: int, config: dict, tallies: list, shard_stats: list) -> dict:
-    """Runs once after all writes: pad missing shards, reconcile counts, write manifest.json."""
+def finalize(_, out_dir: str, config: dict, tallies: list, shard_stats: list) -> dict:
+    """Runs once after every shard is merged (each table has all its shards, empty ones included):
+    reconcile counts, write manifest.json, remove the part files."""
     stats = list(shard_stats)
-    for table, (_, schema) in TABLES.items():
-        written = {s["shard"] for s in stats if s["table"] == table}
-        stats += write_empty_shards(out_dir, table, schema, num_shards, written)
     # the merge of each shard counted its rows (per source, status, reason, duplicates dropped)
     counts = nest_counts([*tallies, *(t for s in stats for t in s.get("tallies", ()))])
-    delete_parts(out_dir)
+    _delete([FileSystems.join(out_dir, PARTS_DIR)])  # a failed run's go with its staging directory
     for table in TABLES:
         counts.setdefault(f"{table}_rows", {})["all"] = sum(s["rows"] for s in stats if s["table"] == table)
     manifest = {

@@ -267,7 +267,7 @@ def write(p, config: RunConfig, out_dir: str, tables: dict, tallies: list) -> No
         p
         | "Once" >> beam.Create([None])
         | "Finalize" >> beam.Map(
-            finalize, out_dir, n, config.to_dict(),
+            finalize, out_dir, config.to_dict(),
             beam.pvalue.AsList(all_tallies), beam.pvalue.AsList(shards),
         )
     )

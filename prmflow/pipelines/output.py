@@ -45,6 +45,7 @@ from apache_beam.io.filesystems import FileSystems
 from prmflow.config import ConfigError
 from prmflow.reaper import start_ticks
 from prmflow.schemas import TABLES
+from prmflow.transforms.write import is_local_path as is_local
 
 log = logging.getLogger("prmflow")
 
@@ -64,10 +65,6 @@ class OutputLocked(FileExistsError):
 
 class PublishError(OSError):
     """Moving a complete staged output into place failed part-way."""
-
-
-def is_local(path: str) -> bool:
-    return FileSystems.get_filesystem(path).scheme() is None
 
 
 @dataclass(frozen=True)

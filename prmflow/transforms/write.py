@@ -8,7 +8,6 @@ name and renamed when complete. Rows reach the shards through part files (see "s
 
 from __future__ import annotations
 
-import shutil
 import uuid
 
 import apache_beam as beam
@@ -29,12 +28,7 @@ def shard_path(out_dir: str, table: str, shard: int, num_shards: int) -> str:
 
 def write_rows(path: str, rows: list[dict], schema: pa.Schema) -> dict:
     """Write one Parquet file atomically; returns its stats for the manifest."""
-    try:
-        table = pa.Table.from_pylist(rows, schema=schema)
-    except UnicodeEncodeError:
-        # a lone surrogate that got past the sources' cleaning (they replace them at the edge): the
-        # shard is still written, with U+FFFD in its place, rather than the job failing at the end
-        table = pa.Table.from_pylist([_without_surrogates(r) for r in rows], schema=schema)
+    table = _arrow(rows, schema)
     tmp = path + ".tmp"
     with FileSystems.create(tmp) as f:
         pq.write_table(table, f, **PARQUET_OPTIONS)
@@ -50,16 +44,6 @@ def _without_surrogates(value):
     if isinstance(value, (list, tuple)):
         return [_without_surrogates(v) for v in value]
     return value
-
-
-def write_empty_shards(out_dir: str, table: str, schema: pa.Schema, num_shards: int, written: set[int]) -> list[dict]:
-    """Shards that received no row still get a file, so every table always has its N files and
-    DuckDB can read an empty table's schema."""
-    return [
-        {"table": table, "shard": s, **write_rows(shard_path(out_dir, table, s, num_shards), [], schema)}
-        for s in range(num_shards)
-        if s not in written
-    ]
 
 
 # -- streamed writing: part files per bundle, then one merge per shard ----------------------------
@@ -98,7 +82,9 @@ def _sort_keys(id_column: str) -> list[tuple[str, str]]:
 def _arrow(rows: list[dict], schema: pa.Schema) -> pa.Table:
     try:
         return pa.Table.from_pylist(rows, schema=schema)
-    except UnicodeEncodeError:  # see write_rows
+    except UnicodeEncodeError:
+        # a lone surrogate that got past the sources' cleaning (they replace them at the edge): the
+        # rows are still written, with U+FFFD in its place, rather than the job failing at the end
         return pa.Table.from_pylist([_without_surrogates(r) for r in rows], schema=schema)
 
 
@@ -238,20 +224,20 @@ def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: p
                 parts: list[dict], count_fn=None, dedupe: bool = True) -> dict:
     """Merge one shard's part files into ``table-SSSSS-of-NNNNN.parquet``; returns its stats, with
     ``tallies`` from ``count_fn(kept, dropped)`` (pyarrow tables) for the manifest."""
-    mine = sorted(p["path"] for p in parts if p["table"] == table and p["shard"] == shard)
-    total_rows = sum(p["rows"] for p in parts if p["table"] == table and p["shard"] == shard)
-    passes = max(1, -(-total_rows // MERGE_ROWS))
+    mine = sorted((p for p in parts if p["table"] == table and p["shard"] == shard), key=lambda p: p["path"])
+    passes = max(1, -(-sum(p["rows"] for p in mine) // MERGE_ROWS))
+    with_keys = part_schema(schema)
     path = shard_path(out_dir, table, shard, num_shards)
     tmp = path + ".tmp"
     rows, tallies, carry = 0, [], None
     with FileSystems.create(tmp) as f:
         writer = pq.ParquetWriter(f, schema, **PARQUET_OPTIONS)
-        opened = [_Part(p, id_column) for p in mine]
+        opened = [_Part(p["path"], id_column) for p in mine]
         for lo, hi in _bounds(passes):
             pieces = [t for t in (part.read(lo, hi) for part in opened) if t is not None]
             if not pieces:
                 continue
-            merged = pa.concat_tables([t.cast(part_schema(schema)) for t in pieces]).sort_by(_sort_keys(id_column))
+            merged = pa.concat_tables([t.cast(with_keys) for t in pieces]).sort_by(_sort_keys(id_column))
             del pieces
             kept, dropped = first_per_id(merged, id_column) if dedupe else (merged, merged.slice(0, 0))
             if count_fn is not None:
@@ -273,14 +259,3 @@ def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: p
     FileSystems.rename([tmp], [path])
     return_freed_memory()  # the next shard's merge starts from a small heap
     return {"table": table, "shard": shard, "path": path, "rows": rows, "tallies": tallies}
-
-
-def delete_parts(out_dir: str) -> None:
-    """The part files, once every shard is merged (a failed run's are removed with its staging directory)."""
-    root = FileSystems.join(out_dir, PARTS_DIR)
-    if is_local_path(root):
-        shutil.rmtree(root, ignore_errors=True)
-        return
-    files = [m.path for m in FileSystems.match([root + "/**"])[0].metadata_list]
-    if files:
-        FileSystems.delete(files)

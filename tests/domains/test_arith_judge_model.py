@@ -23,6 +23,7 @@ from prmflow.domains.arith import check_steps, format_prompt, generate_problems,
 from prmflow.judge import load_template, parse_vote, render_judge_prompt
 from prmflow.models import resolve_model_path
 from prmflow.schemas import Problem, Trajectory
+from tests.fixtures.engines import transformers_greedy
 
 EVAL_SEED = 7  # scripts/eval_arith_judge.py's seed; training used seeds >= 1000
 PER_CLASS = 15
@@ -100,18 +101,8 @@ def test_tokenizer_keeps_digits_single_and_covers_the_template():
 
 @pytest.mark.engine
 def test_transformers_judges_in_format(held_out):
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    path = judge_dir()
-    tok = transformers.AutoTokenizer.from_pretrained(path)
-    tok.padding_side = "left"
-    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
     rows = held_out[:4] + held_out[-4:]
-    enc = tok([judge_prompt(p, s) for p, s, _ in rows], return_tensors="pt", padding=True)
-    with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=MAX_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id)
-    generated = out[:, enc["input_ids"].shape[1] :]
-    texts = tok.batch_decode(generated, skip_special_tokens=True)
+    tok, generated, texts = transformers_greedy(judge_dir(), [judge_prompt(p, s) for p, s, _ in rows], MAX_TOKENS)
     template = load_template("first-error")
     votes = [parse_vote(template, t, len(s)) for t, (_, s, _) in zip(texts, rows, strict=True)]
     assert sum(v.parsed for v in votes) >= 7, texts

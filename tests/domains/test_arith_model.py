@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from prmflow.domains.arith import check_solution, format_prompt, generate_problems
+from tests.fixtures.engines import transformers_greedy
 
 EVAL_SEED = 7  # scripts/eval_arith.py's seed; training used seeds >= 1000
 
@@ -44,22 +45,13 @@ def test_tokenizer_splits_digits_and_prepends_bos():
 
 
 def test_transformers_generates_solutions():
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    path = model_dir()
-    tok = transformers.AutoTokenizer.from_pretrained(path)
-    tok.padding_side = "left"
-    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
     problems = generate_problems(8, seed=EVAL_SEED)
-    enc = tok([format_prompt(p) for p in problems], return_tensors="pt", padding=True)
-    with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=100, do_sample=False, pad_token_id=tok.pad_token_id)
-    texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    tok, generated, texts = transformers_greedy(model_dir(), [format_prompt(p) for p in problems], max_new_tokens=100)
     results = [check_solution(p, t) for p, t in zip(problems, texts, strict=True)]
     assert sum(r.well_formed for r in results) >= 7, texts
     assert sum(r.answer_correct for r in results) >= 4, texts  # greedy accuracy ~90% (model card)
     # It stops by itself: every completion ended with </s> before max_new_tokens.
-    assert all((row == tok.eos_token_id).any() for row in out[:, enc["input_ids"].shape[1] :])
+    assert all((row == tok.eos_token_id).any() for row in generated)
 
 
 @pytest.mark.engine
