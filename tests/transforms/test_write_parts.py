@@ -12,11 +12,16 @@ from prmflow.transforms import write
 SCHEMA = pa.schema([("row_id", pa.string()), ("source", pa.string()), ("value", pa.int64())])
 
 
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch):
+    monkeypatch.setattr(write, "PART_GROUP_ROWS", 3)  # parts of several batches, however small
+
+
 def write_part(tmp_path, name: str, rows: list[dict]) -> dict:
     table = pa.Table.from_pylist(rows, schema=write.part_schema(SCHEMA)).sort_by(write._sort_keys("row_id"))
     path = str(tmp_path / name)
-    pq.write_table(table, path, row_group_size=3)
-    return {"table": "t", "shard": 0, "path": path, "rows": len(rows)}
+    bounds = write.write_part(path, table, "row_id")
+    return {"table": "t", "shard": 0, "path": path, "rows": len(rows), "bounds": bounds}
 
 
 def rows_of(ids, file="0a.jsonl", start=0, value=0):
@@ -28,8 +33,8 @@ def rows_of(ids, file="0a.jsonl", start=0, value=0):
 def test_merge_sorts_keeps_the_first_read_of_each_id_and_drops_hidden_columns(tmp_path, monkeypatch, merge_rows):
     monkeypatch.setattr(write, "MERGE_ROWS", merge_rows)
     ids = sorted(content_id(i) for i in range(20))
-    a = write_part(tmp_path, "a.parquet", rows_of(ids[::2] + ids[:3], file="0b.jsonl", value=2))
-    b = write_part(tmp_path, "b.parquet", rows_of(ids[1::2] + ids[:1], file="0a.jsonl", start=5, value=1))
+    a = write_part(tmp_path, "a.arrow", rows_of(ids[::2] + ids[:3], file="0b.jsonl", value=2))
+    b = write_part(tmp_path, "b.arrow", rows_of(ids[1::2] + ids[:1], file="0a.jsonl", start=5, value=1))
     out = tmp_path / "out"
     stats = write.merge_shard(str(out), "t", 0, 1, SCHEMA, "row_id", [a, b],
                               lambda kept, dropped: [(("dropped", "s"), dropped.num_rows)])
@@ -47,7 +52,7 @@ def test_merge_sorts_keeps_the_first_read_of_each_id_and_drops_hidden_columns(tm
 def test_merge_passes_do_not_change_the_bytes(tmp_path, monkeypatch):
     monkeypatch.setattr(write, "ROW_GROUP_ROWS", 10)
     ids = [content_id(i) for i in range(55)]
-    parts = [write_part(tmp_path, f"p{k}.parquet", rows_of(ids[k::3], start=k)) for k in range(3)]
+    parts = [write_part(tmp_path, f"p{k}.arrow", rows_of(ids[k::3], start=k)) for k in range(3)]
     written = []
     for merge_rows in (1000, 7, 1):
         monkeypatch.setattr(write, "MERGE_ROWS", merge_rows)
@@ -68,7 +73,7 @@ def test_a_shard_without_parts_is_the_empty_file_write_rows_gives(tmp_path):
 
 def test_without_dedupe_every_row_is_kept(tmp_path):
     ids = [content_id(1)] * 3
-    part = write_part(tmp_path, "a.parquet", rows_of(ids))
+    part = write_part(tmp_path, "a.arrow", rows_of(ids))
     stats = write.merge_shard(str(tmp_path / "o"), "t", 0, 1, SCHEMA, "row_id", [part], dedupe=False)
     assert stats["rows"] == 3
 
