@@ -11,13 +11,17 @@ answer; half of the answers wrong) go through
   processes (``--direct_num_workers=2 --direct_running_mode=multi_processing``; the input file is
   then read in 2 shares, one per worker);
 
-each with the ``exact`` and the ``math`` labeler. Printed per run: wall seconds, step rows/s, peak
-RSS of the whole process tree (sampled from /proc every 0.1 s), and the ratios pipeline/bare and
-2 workers/1 worker. Goals (issue 13): pipeline/bare throughput >= 0.9; 2 workers >= 1.6x one at
-200k trajectories; peak RSS at 1M within 1.5x of the peak at 50k.
+each with the ``exact`` and the ``math`` labeler. The modes run interleaved, ``--repeat`` times
+(bare, 1w, 2w, bare, 1w, 2w, ...), so that a slow spell of this shared machine falls on every mode
+alike; each figure is the median of its repeats. Printed per mode: wall seconds, step rows/s, CPU
+seconds (user + system of the process tree), peak RSS of the whole process tree (sampled from /proc
+every 0.1 s), and the ratios pipeline/bare (of throughput, and of CPU time: bare CPU / pipeline
+CPU, which a noisy neighbour disturbs less than wall time) and 2 workers/1 worker. Goals (issue
+13): pipeline/bare throughput >= 0.9; 2 workers >= 1.6x one at 200k trajectories; peak RSS at 1M
+within 1.5x of the peak at 50k.
 
-    python bench/scale.py [--sizes 20000] [--labelers exact,math] [--modes bare,1w,2w]
-    python bench/scale.py --sizes 50000,200000,1000000     # the issue's sizes (long)
+    python bench/scale.py [--sizes 20000] [--labelers exact,math] [--modes bare,1w,2w] [--repeat 3]
+    python bench/scale.py --sizes 50000,200000,1000000 --repeat 1    # the issue's sizes (long)
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -138,9 +144,16 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measured(cmd: list[str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS of the process tree) of a command that must succeed."""
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured(cmd: list[str]) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS of the process tree, CPU seconds of the tree) of a command that must
+    succeed. CPU counts the processes the command waited for (Beam's worker processes included)."""
     env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1"}
+    cpu = children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
@@ -150,7 +163,7 @@ def measured(cmd: list[str]) -> tuple[float, int]:
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()[-3000:]}")
-    return seconds, peak
+    return seconds, peak, children_cpu() - cpu
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -158,14 +171,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--sizes", default="20000", help="comma-separated trajectory counts")
     ap.add_argument("--labelers", default="exact,math")
     ap.add_argument("--modes", default="bare,1w,2w")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved runs per mode; figures are medians")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     labelers = args.labelers.split(",")
     modes = args.modes.split(",")
     print(f"# {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
-          f"{STEPS} steps per trajectory")
-    print(f"{'trajectories':>12} {'labeler':>7} {'mode':>6} {'seconds':>9} {'step rows/s':>12} {'peak RSS MB':>12}"
-          f" {'vs bare':>8} {'vs 1w':>7}")
+          f"{STEPS} steps per trajectory; median of {args.repeat} interleaved runs per mode")
+    print(f"{'trajectories':>12} {'labeler':>7} {'mode':>6} {'seconds':>9} {'step rows/s':>12} {'CPU s':>8}"
+          f" {'peak RSS MB':>12} {'vs bare':>8} {'CPU vs bare':>12} {'vs 1w':>7}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -175,25 +189,35 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for labeler in labelers:
                 cfg = tmp_path / f"{labeler}-{n}.yaml"
                 cfg.write_text(yaml.safe_dump(config(data, labeler)))
+                runs: dict[str, list[tuple[float, int, float]]] = {m: [] for m in modes}
+                for _ in range(args.repeat):
+                    for mode in modes:
+                        out = tmp_path / f"out-{labeler}-{n}-{mode}"
+                        if mode == "bare":
+                            cmd = [sys.executable, "-c", BARE, str(data), labeler, str(out)]
+                        else:
+                            cmd = [sys.executable, "-m", "prmflow", "run", str(cfg), "--output", str(out)]
+                            if mode == "2w":
+                                cmd += ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+                        runs[mode].append(measured(cmd))
+                        for leftover in tmp_path.glob(out.name + "*"):  # outputs of 1M rows add up
+                            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
                 row: dict[str, dict] = {}
                 for mode in modes:
-                    out = tmp_path / f"out-{labeler}-{n}-{mode}"
-                    if mode == "bare":
-                        cmd = [sys.executable, "-c", BARE, str(data), labeler, str(out)]
-                    else:
-                        cmd = [sys.executable, "-m", "prmflow", "run", str(cfg), "--output", str(out)]
-                        if mode == "2w":
-                            cmd += ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
-                    seconds, peak = measured(cmd)
-                    for leftover in tmp_path.glob(out.name + "*"):  # outputs of 1M rows add up
-                        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+                    seconds = statistics.median(r[0] for r in runs[mode])
+                    peak = max(r[1] for r in runs[mode])
+                    cpu = statistics.median(r[2] for r in runs[mode])
                     rate = n * STEPS / seconds
                     row[mode] = {"size": n, "labeler": labeler, "mode": mode, "seconds": seconds,
-                                 "rows_per_s": rate, "peak_rss_mb": peak / 2**20}
-                    vs_bare = f"{rate / row['bare']['rows_per_s']:.2f}" if "bare" in row and mode != "bare" else "-"
+                                 "rows_per_s": rate, "cpu_seconds": cpu, "peak_rss_mb": peak / 2**20,
+                                 "runs": [r[0] for r in runs[mode]]}
+                    vs_bare = cpu_vs_bare = "-"
+                    if "bare" in row and mode != "bare":
+                        vs_bare = f"{rate / row['bare']['rows_per_s']:.2f}"
+                        cpu_vs_bare = f"{row['bare']['cpu_seconds'] / cpu:.2f}"
                     vs_1w = f"{rate / row['1w']['rows_per_s']:.2f}" if mode == "2w" and "1w" in row else "-"
-                    print(f"{n:>12} {labeler:>7} {mode:>6} {seconds:>9.1f} {rate:>12.0f} {peak / 2**20:>12.0f}"
-                          f" {vs_bare:>8} {vs_1w:>7}", flush=True)
+                    print(f"{n:>12} {labeler:>7} {mode:>6} {seconds:>9.1f} {rate:>12.0f} {cpu:>8.1f}"
+                          f" {peak / 2**20:>12.0f} {vs_bare:>8} {cpu_vs_bare:>12} {vs_1w:>7}", flush=True)
                 results.extend(row.values())
     return results
 

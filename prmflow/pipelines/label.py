@@ -150,24 +150,63 @@ def _step_rows(item, provenance: dict):
         yield {**row, **key}
 
 
+def import_streamed(p, config: RunConfig, out_dir: str, splits: int, provenance: dict,
+                    dead_all: list, tallies: list) -> list:
+    """An import-and-grade run: each share of each input goes from raw records to part files in one
+    DoFn (``transforms/streamed.py``), which does per record what the stages below do, with the
+    same functions. Returns the part-stats PCollections."""
+    from prmflow.transforms.read import expand_path
+    from prmflow.transforms.streamed import TALLIES, ImportShare
+
+    parts = []
+    for spec in config.inputs:
+        name = spec.source_name
+        side = []
+        if spec.references:
+            refs = (
+                _read_counted(p, spec.reference_input(), config, dead_all, tallies)
+                | f"KeyReferences[{name}]" >> beam.Map(lambda x: (normalise_prompt(x.problem.prompt), x.problem.reference_answer))
+                | f"KeepAnswered[{name}]" >> beam.Filter(lambda kv: kv[1] is not None)
+            )
+            side.append(beam.pvalue.AsDict(refs))
+        if spec.format == "arith":
+            shares = [(spec.count, spec.seed)]
+        else:
+            shares = [(path, i, splits) for path in expand_path(spec.path) for i in range(splits)]
+        written, tallied = (
+            p
+            | f"Shares[{name}]" >> beam.Create(shares)
+            | f"Import[{name}]" >> beam.ParDo(ImportShare(
+                spec, config.limits, config.segment, config.limits.max_steps, config.outcome, provenance,
+                out_dir, config.output.num_shards, ID_COLUMNS), *side).with_outputs(TALLIES, main="parts")
+        )
+        parts.append(written)
+        tallies.append(tallied)
+    return parts
+
+
 def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None, read_splits: int | None = None) -> None:
     """The whole pipeline, writing its tables under ``out_dir``; engine stages keep each finished
     batch under ``cache_root`` (the stage cache) and take it from there on a rerun. Each input file
     is read in ``read_splits`` shares (default: the local runner's worker processes)."""
-    parsed, dead_all, tallies = read_inputs(p, config, read_splits or local_workers(p.options))
+    splits = read_splits or local_workers(p.options)
     provenance = {"config": config.digest(), "outcome": config.outcome.labeler, "segment": config.segment.strategy}
-    streamed = streams(config)
-
-    if streamed:  # duplicates of a problem are dropped by the merge (first read kept, as below)
-        problems = parsed | "ProblemRows" >> beam.Map(lambda x: _problem_row(x.problem))
-    else:
-        problem_objs = (
-            parsed
-            | "KeyProblems" >> beam.Map(lambda x: (x.problem.problem_id, x.problem))
-            | "DedupeProblems" >> beam.CombinePerKey(_first_by_index)
-            | "Problems" >> beam.Values()
-        )
-        problems = problem_objs | "ProblemRows" >> beam.Map(_problem_row)
+    if streams(config):  # duplicates are dropped where the shards are merged (first read kept)
+        dead_all, tallies = [], []
+        parts = import_streamed(p, config, out_dir, splits, provenance, dead_all, tallies)
+        tables = {}  # dead letters of the import are in its parts; those of reading references:
+        if dead_all:
+            tables["dead_letters"] = dead_all | "FlattenDead" >> beam.Flatten() | "DeadRows" >> beam.Map(to_row)
+        write(p, config, out_dir, tables, tallies, parts)
+        return
+    parsed, dead_all, tallies = read_inputs(p, config, splits)
+    problem_objs = (
+        parsed
+        | "KeyProblems" >> beam.Map(lambda x: (x.problem.problem_id, x.problem))
+        | "DedupeProblems" >> beam.CombinePerKey(_first_by_index)
+        | "Problems" >> beam.Values()
+    )
+    problems = problem_objs | "ProblemRows" >> beam.Map(_problem_row)
     items, seg_dead = parsed | "Segment" >> beam.ParDo(
         SegmentDrafts(config.segment, config.limits.max_steps)
     ).with_outputs(DEAD, main="items")
@@ -177,9 +216,8 @@ def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None, rea
     if config.samples_trajectories:
         sampled = sample(config, problem_objs, dead_all, tallies, cache_root)
         items = (items, sampled) | "AllTrajectories" >> beam.Flatten()
-    if not streamed:
-        items, duplicates = items | "DedupeTrajectories" >> DedupeTrajectories()  # one row per trajectory_id
-        tallies.append(duplicates)
+    items, duplicates = items | "DedupeTrajectories" >> DedupeTrajectories()  # one row per trajectory_id
+    tallies.append(duplicates)
     if config.segment.strategy == "model":
         from prmflow.transforms.resplit import ModelSplit
 
@@ -247,11 +285,11 @@ def _merge(key: tuple[str, int], out_dir: str, num_shards: int, parts: list) -> 
                        lambda kept, dropped: table_tallies(table, kept, dropped), dedupe=table in DEDUPED)
 
 
-def write(p, config: RunConfig, out_dir: str, tables: dict, tallies: list) -> None:
-    """Each table's rows as part files, then each shard merged from its parts, then the manifest
-    once every shard is written (``transforms/write.py``)."""
+def write(p, config: RunConfig, out_dir: str, tables: dict, tallies: list, written: list = ()) -> None:
+    """Each table's rows as part files (with the parts already ``written``), then each shard merged
+    from its parts, then the manifest once every shard is written (``transforms/write.py``)."""
     n = config.output.num_shards
-    parts = [
+    parts = [*written] + [
         rows | f"WriteParts[{table}]" >> beam.ParDo(
             WriteParts(out_dir, table, TABLES[table][1], ID_COLUMNS[table], n))
         for table, rows in tables.items()

@@ -15,7 +15,7 @@ from prmflow.domains import attach_gold
 from prmflow.labelers.outcome import reference_of
 from prmflow.schemas import Problem, Trajectory, to_row
 from prmflow.sources import BadRecord, Parsed, normalise_prompt
-from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
+from prmflow.transforms.dead_letters import DEAD, NAMESPACE, BundleCounts, count, dead_letter
 from prmflow.transforms.progress import Progress
 
 log = logging.getLogger("prmflow")
@@ -32,46 +32,68 @@ def join_reference(parsed: Parsed, references: dict[str, str] | None) -> Parsed:
     return dataclasses.replace(parsed, problem=dataclasses.replace(parsed.problem, reference_answer=ref))
 
 
+def segment_one(parsed: Parsed, config: SegmentConfig, max_steps: int, count):
+    """(problem, trajectory) for each imported solution of ``parsed``, or a dead letter (stage
+    ``segment``) for a solution that breaks segmentation; counts ``solutions_read`` with ``count``."""
+    for i, draft in enumerate(parsed.drafts):
+        count("solutions_read")
+        try:
+            trajectory = from_draft(parsed.problem, draft, config, max_steps)
+        except Exception as e:  # noqa: BLE001 - a solution that breaks segmentation is its own dead letter
+            if not isinstance(e, BadRecord):
+                e = BadRecord("unexpected_error", f"{type(e).__name__}: {e}")
+            raw = f"problem_id={parsed.problem.problem_id} solution={i}\n{draft.text or draft.steps!r}"
+            count(f"segment_dead_{e.reason}")
+            yield dataclasses.replace(
+                dead_letter("segment", parsed.problem.source, e, raw_text=raw),
+                source_file=parsed.problem.source_file, location=parsed.problem.source_index,
+            )
+            continue
+        yield parsed.problem, trajectory
+
+
 class SegmentDrafts(beam.DoFn):
     """Parsed -> (problem, trajectory) per imported solution; a bad solution is a dead letter."""
 
     def __init__(self, config: SegmentConfig, max_steps: int) -> None:
         self.config, self.max_steps = config, max_steps
 
-    def setup(self) -> None:
-        self.drafts = beam.metrics.Metrics.counter(NAMESPACE, "solutions_read")
-
     def process(self, parsed: Parsed):
-        for i, draft in enumerate(parsed.drafts):
-            self.drafts.inc()
-            try:
-                trajectory = from_draft(parsed.problem, draft, self.config, self.max_steps)
-            except Exception as e:  # noqa: BLE001 - a solution that breaks segmentation is its own dead letter
-                if not isinstance(e, BadRecord):
-                    e = BadRecord("unexpected_error", f"{type(e).__name__}: {e}")
-                raw = f"problem_id={parsed.problem.problem_id} solution={i}\n{draft.text or draft.steps!r}"
-                count_dead("segment", e.reason)
-                yield beam.pvalue.TaggedOutput(DEAD, dataclasses.replace(
-                    dead_letter("segment", parsed.problem.source, e, raw_text=raw),
-                    source_file=parsed.problem.source_file, location=parsed.problem.source_index,
-                ))
-                continue
-            yield parsed.problem, trajectory
+        for out in segment_one(parsed, self.config, self.max_steps, count):
+            yield out if isinstance(out, tuple) else beam.pvalue.TaggedOutput(DEAD, out)
+
+
+def with_gold(item: tuple[Problem, Trajectory], count) -> tuple[Problem, Trajectory]:
+    """The item with exact gold where its domain computes it (arith); counts ``gold_<status>``."""
+    problem, trajectory = item
+    try:
+        trajectory, status = attach_gold(problem, trajectory)
+    except Exception:  # noqa: BLE001 - no gold is a loss of truth, not of the row: counted, kept
+        log.exception("gold failed for trajectory %s", trajectory.trajectory_id)
+        status = "error"
+    if status != "none":
+        count(f"gold_{status}")
+    return problem, trajectory
 
 
 class AttachGold(beam.DoFn):
     """(problem, trajectory) -> the same with exact gold where its domain computes it (arith)."""
 
     def process(self, item: tuple[Problem, Trajectory]):
-        problem, trajectory = item
-        try:
-            trajectory, status = attach_gold(problem, trajectory)
-        except Exception:  # noqa: BLE001 - no gold is a loss of truth, not of the row: counted, kept
-            log.exception("gold failed for trajectory %s", trajectory.trajectory_id)
-            status = "error"
-        if status != "none":
-            beam.metrics.Metrics.counter(NAMESPACE, f"gold_{status}").inc()
-        yield problem, trajectory
+        yield with_gold(item, count)
+
+
+def label_batch(labeler, name: str, batch: list[tuple[Problem, Trajectory]], count) -> list[tuple[Problem, Trajectory]]:
+    """The items with the outcome labeler ``name``'s verdicts on their responses, graded at once
+    (``label_many`` where the labeler has it); counts ``outcome_<status>``."""
+    pairs = [(t.response or t.text, reference_of(name, p)) for p, t in batch]
+    label_many = getattr(labeler, "label_many", None)
+    outcomes = label_many(pairs) if label_many else [labeler.label(*pair) for pair in pairs]
+    out = []
+    for (problem, trajectory), outcome in zip(batch, outcomes, strict=True):
+        count(f"outcome_{outcome.status}")
+        out.append((problem, with_outcome(trajectory, outcome)))
+    return out
 
 
 class _LabelOutcomeBatch(beam.DoFn):
@@ -83,13 +105,10 @@ class _LabelOutcomeBatch(beam.DoFn):
         self.progress = Progress("labeled %d trajectories so far (this worker)")
 
     def process(self, batch: list[tuple[Problem, Trajectory]]):
-        pairs = [(t.response or t.text, reference_of(self.config.labeler, p)) for p, t in batch]
-        label_many = getattr(self.labeler, "label_many", None)
-        outcomes = label_many(pairs) if label_many else [self.labeler.label(*pair) for pair in pairs]
-        for (problem, trajectory), outcome in zip(batch, outcomes, strict=True):
-            beam.metrics.Metrics.counter(NAMESPACE, f"outcome_{outcome.status}").inc()
-            self.progress.tick()
-            yield problem, with_outcome(trajectory, outcome)
+        counts = BundleCounts()
+        yield from label_batch(self.labeler, self.config.labeler, batch, counts)
+        counts.flush()
+        self.progress.tick(len(batch))
 
     def teardown(self) -> None:
         labeler = getattr(self, "labeler", None)

@@ -7,8 +7,9 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from prmflow.config import InputConfig, LimitsConfig
-from prmflow.sources import BadRecord, FileCount, RawRecord, arith_raw_records, parse_raw, read_file
-from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count_dead, dead_letter
+from prmflow.schemas import DeadLetter
+from prmflow.sources import BadRecord, FileCount, Parsed, RawRecord, arith_raw_records, parse_raw, read_file
+from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count, dead_letter
 from prmflow.transforms.progress import FileProgress, Progress
 
 
@@ -31,12 +32,40 @@ def file_size(path: str) -> int | None:
         return None
 
 
+def share_items(spec: InputConfig, limits: LimitsConfig, path: str, split: int, splits: int):
+    """The RawRecords of ``path`` numbered ``split`` modulo ``splits``, and its FileCount when
+    ``split`` is 0. Each share scans the whole file but yields, and so parses, only its records, so
+    the shares of one big file can go to different worker processes. Decompression goes by the file
+    name (``sources.reader.decompressed``), so it is the same on every filesystem. Logs progress."""
+    handle = []
+
+    def open_file():
+        handle.append(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
+        return handle[0]
+
+    def position() -> int | None:
+        try:
+            return handle[0].tell() if handle else None
+        except (OSError, ValueError):  # closed, or a stream without a position
+            return None
+
+    progress = FileProgress(f"{spec.source_name}: {path.rsplit('/', 1)[-1]} (share {split + 1}/{splits})",
+                            file_size(path))
+    seen = 0
+    for item in read_file(open_file, path, spec.format, limits.max_record_bytes, spec.limit):
+        if isinstance(item, FileCount):
+            if split == 0:
+                yield item
+            continue
+        seen += 1
+        if (seen - 1) % splits == split:
+            progress.tick(position)
+            yield item
+
+
 class ReadRawRecords(beam.DoFn):
-    """(path, split, splits) -> the file's RawRecords numbered ``split`` modulo ``splits`` (its
-    FileCount, on the ``file_counts`` output, with split 0). Each split scans the whole file but
-    yields, and so parses, only its share, so the splits of one big file can go to different worker
-    processes. Decompression goes by the file name (``sources.reader.decompressed``), so it is the
-    same on every filesystem."""
+    """(path, split, splits) -> the file's RawRecords of that share (``share_items``); its
+    FileCount, on the ``file_counts`` output, with split 0."""
 
     def __init__(self, spec: InputConfig, limits: LimitsConfig) -> None:
         self.spec, self.limits = spec, limits
@@ -45,31 +74,11 @@ class ReadRawRecords(beam.DoFn):
         self.read = beam.metrics.Metrics.counter(NAMESPACE, "records_read")
 
     def process(self, element: tuple[str, int, int]):
-        path, split, splits = element
-        handle = []
-
-        def open_file():
-            handle.append(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
-            return handle[0]
-
-        def position() -> int | None:
-            try:
-                return handle[0].tell() if handle else None
-            except (OSError, ValueError):  # closed, or a stream without a position
-                return None
-
-        progress = FileProgress(f"{self.spec.source_name}: {path.rsplit('/', 1)[-1]} (share {split + 1}/{splits})",
-                                file_size(path))
-        seen = 0
-        for item in read_file(open_file, path, self.spec.format, self.limits.max_record_bytes, self.spec.limit):
+        for item in share_items(self.spec, self.limits, *element):
             if isinstance(item, FileCount):
-                if split == 0:
-                    yield beam.pvalue.TaggedOutput(FILES, item)
-                continue
-            seen += 1
-            if (seen - 1) % splits == split:
+                yield beam.pvalue.TaggedOutput(FILES, item)
+            else:
                 self.read.inc()
-                progress.tick(position)
                 yield item
 
 
@@ -82,24 +91,31 @@ class ParseRecords(beam.DoFn):
         self.spec = spec
 
     def setup(self) -> None:
-        self.parsed = beam.metrics.Metrics.counter(NAMESPACE, "records_parsed")
-        self.surrogates = beam.metrics.Metrics.counter(NAMESPACE, "parse_replaced_surrogates")
         self.progress = Progress(f"{self.spec.source_name}: parsed %d records so far (this worker)")
 
     def process(self, raw: RawRecord):
-        repairs: dict = {}
-        try:
-            parsed = parse_raw(raw, self.spec, repairs)
-        except Exception as e:  # noqa: BLE001 - see the class docstring
-            error = e if isinstance(e, BadRecord) else unexpected(e)
-            count_dead("parse", error.reason)
-            yield beam.pvalue.TaggedOutput(DEAD, dead_letter("parse", self.spec.source_name, error, raw))
-            return
-        if repairs.get("surrogates"):
-            self.surrogates.inc(repairs["surrogates"])
-        self.parsed.inc()
-        self.progress.tick()
-        yield parsed
+        parsed = parse_one(raw, self.spec, count)
+        if isinstance(parsed, Parsed):
+            self.progress.tick()
+            yield parsed
+        else:
+            yield beam.pvalue.TaggedOutput(DEAD, parsed)
+
+
+def parse_one(raw: RawRecord, spec: InputConfig, count) -> Parsed | DeadLetter:
+    """One raw record parsed, or its dead letter (stage ``parse``) naming the reason; counts
+    ``records_parsed``, ``parse_dead_<reason>`` and ``parse_replaced_surrogates`` with ``count``."""
+    repairs: dict = {}
+    try:
+        parsed = parse_raw(raw, spec, repairs)
+    except Exception as e:  # noqa: BLE001 - see ParseRecords
+        error = e if isinstance(e, BadRecord) else unexpected(e)
+        count(f"parse_dead_{error.reason}")
+        return dead_letter("parse", spec.source_name, error, raw)
+    if repairs.get("surrogates"):
+        count("parse_replaced_surrogates", repairs["surrogates"])
+    count("records_parsed")
+    return parsed
 
 
 def unexpected(e: Exception) -> BadRecord:

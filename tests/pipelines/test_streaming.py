@@ -86,3 +86,33 @@ def test_local_workers_default_follows_direct_num_workers():
     assert local_workers(beam_options([])) == 1
     assert local_workers(beam_options(["--direct_num_workers=3"])) == 3
     assert local_workers(beam_options(["--runner=DataflowRunner", "--direct_num_workers=3"])) == 1
+
+
+def test_an_import_run_is_one_dofn_per_share(tmp_path):
+    """Beam dispatches one element per share of a file, not about ten per record: the import run's
+    graph reads, parses, grades and writes parts in ImportShare (transforms/streamed.py); the
+    per-record stage DoFns are only in runs with engine stages."""
+    from prmflow.transforms.label import SegmentDrafts
+    from prmflow.transforms.read import ParseRecords
+    from prmflow.transforms.streamed import ImportShare
+
+    def dofns(config):
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(config))
+        p = beam.Pipeline(options=beam_options([]))
+        build(p, load_config(str(path)), str(tmp_path / "out"), read_splits=3)
+        found = []
+
+        class Visitor(PipelineVisitor):
+            def visit_transform(self, node):
+                if isinstance(node.transform, beam.ParDo):
+                    found.append(type(node.transform.fn))
+
+        p.visit(Visitor())
+        return found
+
+    streamed = dofns(jsonl_config(tmp_path))
+    assert streamed.count(ImportShare) == 1
+    assert ParseRecords not in streamed and SegmentDrafts not in streamed
+    engine = dofns({**jsonl_config(tmp_path), "sampler": {"backend": "fake", "model": "fake"}, "sampling": {"n": 2}})
+    assert ImportShare not in engine and ParseRecords in engine and SegmentDrafts in engine
