@@ -77,6 +77,10 @@ def _describe(value: Any) -> str:
 
 def get_path(obj: Any, path: str) -> Any:
     """``obj["a"]["b"]`` for the dotted path "a.b"; raises KeyError naming the missing part."""
+    if "." not in path:  # most fields are top-level: one lookup
+        if not isinstance(obj, dict) or path not in obj:
+            raise KeyError(path)
+        return obj[path]
     cur = obj
     for part in path.split("."):
         if not isinstance(cur, dict) or part not in cur:

@@ -14,7 +14,8 @@ def parse_generic(obj: dict, raw: RawRecord, spec) -> Parsed:
     f = spec.fields or {}
 
     def get(name: str, kind: type):
-        return field_value(obj, f[name], kind, required=False) if name in f else None
+        path = f.get(name)
+        return None if path is None else field_value(obj, path, kind, required=False)
 
     prompt = field_value(obj, f["prompt"], str)
     reference = get("reference_answer", str)

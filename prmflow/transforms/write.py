@@ -258,14 +258,11 @@ class _Part:
         if not batches:
             return None
         table = pa.Table.from_batches([self.file.get_batch(b) for b in batches], schema=self.file.schema)
+        # the part is sorted by id, so the rows in [lo, hi) are one run of rows: a zero-copy slice
         ids = table[self.id_column]
-        mask = None
-        if lo is not None:
-            mask = pc.greater_equal(ids, lo)
-        if hi is not None:
-            below = pc.less(ids, hi)
-            mask = below if mask is None else pc.and_(mask, below)
-        return table if mask is None else table.filter(mask)
+        start = 0 if lo is None else pc.sum(pc.less(ids, lo)).as_py() or 0
+        stop = table.num_rows if hi is None else pc.sum(pc.less(ids, hi)).as_py() or 0
+        return table.slice(start, stop - start)
 
     def close(self) -> None:
         self.source.close()
