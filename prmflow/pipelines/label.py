@@ -30,10 +30,18 @@ from prmflow.sources import normalise_prompt
 from prmflow.transforms.cache import CACHE_DIR, delete_cache, stage_cache
 from prmflow.transforms.dead_letters import DEAD
 from prmflow.transforms.dedupe import DedupeTrajectories
-from prmflow.transforms.label import AttachGold, LabelOutcomes, SegmentDrafts, join_reference, to_step_rows
+from prmflow.transforms.label import (
+    AttachGold,
+    LabelOutcomes,
+    SegmentDrafts,
+    join_reference,
+    problem_row,
+    step_rows,
+    trajectory_row,
+)
 from prmflow.transforms.read import ReadInput
 from prmflow.transforms.weights import ConsistencyWeights
-from prmflow.transforms.write import WriteParts, merge_shard, read_key
+from prmflow.transforms.write import WriteParts, merge_shard
 
 log = logging.getLogger("prmflow")
 
@@ -61,6 +69,18 @@ def _read_counted(p, spec, config: RunConfig, dead_all: list, tallies: list, spl
     return parsed
 
 
+def references(p, spec, config: RunConfig, dead_all: list, tallies: list):
+    """The reference answers of input ``spec`` (its ``references`` input, read and counted like any
+    input) as an AsDict side input: normalised problem text -> answer."""
+    name = spec.source_name
+    refs = (
+        _read_counted(p, spec.reference_input(), config, dead_all, tallies)
+        | f"KeyReferences[{name}]" >> beam.Map(lambda x: (normalise_prompt(x.problem.prompt), x.problem.reference_answer))
+        | f"KeepAnswered[{name}]" >> beam.Filter(lambda kv: kv[1] is not None)
+    )
+    return beam.pvalue.AsDict(refs)
+
+
 def read_inputs(p, config: RunConfig, splits: int = 1):
     """All inputs -> (parsed records, dead letters, tallies); each file read in ``splits`` shares."""
     parsed_all, dead_all, tallies = [], [], []
@@ -68,12 +88,8 @@ def read_inputs(p, config: RunConfig, splits: int = 1):
         name = spec.source_name
         parsed = _read_counted(p, spec, config, dead_all, tallies, splits)
         if spec.references:
-            refs = (
-                _read_counted(p, spec.reference_input(), config, dead_all, tallies)
-                | f"KeyReferences[{name}]" >> beam.Map(lambda x: (normalise_prompt(x.problem.prompt), x.problem.reference_answer))
-                | f"KeepAnswered[{name}]" >> beam.Filter(lambda kv: kv[1] is not None)
-            )
-            parsed = parsed | f"JoinReferences[{name}]" >> beam.Map(join_reference, beam.pvalue.AsDict(refs))
+            parsed = parsed | f"JoinReferences[{name}]" >> beam.Map(
+                join_reference, references(p, spec, config, dead_all, tallies))
         parsed_all.append(parsed)
     parsed = parsed_all | "FlattenInputs" >> beam.Flatten()
     return parsed, dead_all, tallies
@@ -136,20 +152,6 @@ def streams(config: RunConfig) -> bool:
                 or config.prm is not None or config.consistency is not None or config.segment.strategy == "model")
 
 
-def _problem_row(problem) -> dict:
-    return {**to_row(problem), **read_key(problem)}
-
-
-def _trajectory_row(item) -> dict:
-    return {**to_row(item[1]), **read_key(item[0])}
-
-
-def _step_rows(item, provenance: dict):
-    key = read_key(item[0])
-    for row in to_step_rows(item, provenance):
-        yield {**row, **key}
-
-
 def import_streamed(p, config: RunConfig, out_dir: str, splits: int, provenance: dict,
                     dead_all: list, tallies: list) -> list:
     """An import-and-grade run: each share of each input goes from raw records to part files in one
@@ -161,14 +163,7 @@ def import_streamed(p, config: RunConfig, out_dir: str, splits: int, provenance:
     parts = []
     for spec in config.inputs:
         name = spec.source_name
-        side = []
-        if spec.references:
-            refs = (
-                _read_counted(p, spec.reference_input(), config, dead_all, tallies)
-                | f"KeyReferences[{name}]" >> beam.Map(lambda x: (normalise_prompt(x.problem.prompt), x.problem.reference_answer))
-                | f"KeepAnswered[{name}]" >> beam.Filter(lambda kv: kv[1] is not None)
-            )
-            side.append(beam.pvalue.AsDict(refs))
+        side = [references(p, spec, config, dead_all, tallies)] if spec.references else []
         if spec.format == "arith":
             shares = [(spec.count, spec.seed)]
         else:
@@ -177,7 +172,7 @@ def import_streamed(p, config: RunConfig, out_dir: str, splits: int, provenance:
             p
             | f"Shares[{name}]" >> beam.Create(shares)
             | f"Import[{name}]" >> beam.ParDo(ImportShare(
-                spec, config.limits, config.segment, config.limits.max_steps, config.outcome, provenance,
+                spec, config.limits, config.segment, config.outcome, provenance,
                 out_dir, config.output.num_shards, ID_COLUMNS), *side).with_outputs(TALLIES, main="parts")
         )
         parts.append(written)
@@ -206,7 +201,7 @@ def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None, rea
         | "DedupeProblems" >> beam.CombinePerKey(_first_by_index)
         | "Problems" >> beam.Values()
     )
-    problems = problem_objs | "ProblemRows" >> beam.Map(_problem_row)
+    problems = problem_objs | "ProblemRows" >> beam.Map(problem_row)
     items, seg_dead = parsed | "Segment" >> beam.ParDo(
         SegmentDrafts(config.segment, config.limits.max_steps)
     ).with_outputs(DEAD, main="items")
@@ -236,11 +231,11 @@ def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None, rea
         from prmflow.transforms.prm import ScoreSteps
 
         labeled = labeled | "ScoreSteps" >> ScoreSteps(config.prm, stage_cache(cache_root, "prm", config.prm))
-    tables = {"problems": problems, "trajectories": labeled | "TrajectoryRows" >> beam.Map(_trajectory_row)}
+    tables = {"problems": problems, "trajectories": labeled | "TrajectoryRows" >> beam.Map(trajectory_row)}
     if config.process is not None:
         tables.update(label_steps(config, labeled, provenance, dead_all, tallies, cache_root))
     else:
-        tables["steps"] = labeled | "StepRows" >> beam.FlatMap(_step_rows, provenance)
+        tables["steps"] = labeled | "StepRows" >> beam.FlatMap(step_rows, provenance)
     if config.judge is not None and config.process is not None:
         from prmflow.transforms.judge import Consensus
 

@@ -17,6 +17,7 @@ from prmflow.schemas import Problem, Trajectory, to_row
 from prmflow.sources import BadRecord, Parsed, normalise_prompt
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, BundleCounts, count, dead_letter
 from prmflow.transforms.progress import Progress
+from prmflow.transforms.write import read_key
 
 log = logging.getLogger("prmflow")
 
@@ -157,7 +158,19 @@ class LabelOutcomes(beam.PTransform):
         )
 
 
-def to_step_rows(item: tuple[Problem, Trajectory], provenance: dict):
-    _, trajectory = item
+# Rows for the part writers: each carries the hidden read-order keys of its problem (``read_key``),
+# by which the merge keeps the first read of a duplicate id.
+
+def problem_row(problem: Problem) -> dict:
+    return {**to_row(problem), **read_key(problem)}
+
+
+def trajectory_row(item: tuple[Problem, Trajectory]) -> dict:
+    return {**to_row(item[1]), **read_key(item[0])}
+
+
+def step_rows(item: tuple[Problem, Trajectory], provenance: dict):
+    problem, trajectory = item
+    key = read_key(problem)
     for label in step_labels(trajectory, provenance):
-        yield to_row(label)
+        yield {**to_row(label), **key}

@@ -10,7 +10,8 @@ instead of about ten per record: on a 2-core machine that per-record dispatch wa
 import run. Counters are summed per share and reported once (``BundleCounts``); the manifest's
 tallies (records read, parsed and dead, solutions, byte counts) leave on the ``tallies`` output as
 ((metric, key), n), summed per share. Dead letters, counts and bytes are those of the per-stage
-graph (tests/pipelines/test_streamed_import.py runs both on the malformed corpus).
+graph (tests/pipelines/test_malformed_inputs.py runs both on the malformed corpus,
+tests/transforms/test_streamed.py on the generated arith input).
 """
 
 from __future__ import annotations
@@ -25,11 +26,19 @@ from prmflow.config import InputConfig, LimitsConfig, OutcomeConfig
 from prmflow.core.segment import SegmentConfig
 from prmflow.schemas import TABLES, to_row
 from prmflow.sources import FileCount, Parsed, arith_raw_records
-from prmflow.transforms.dead_letters import NAMESPACE, BundleCounts
-from prmflow.transforms.label import join_reference, label_batch, segment_one, to_step_rows, with_gold
+from prmflow.transforms.dead_letters import BundleCounts
+from prmflow.transforms.label import (
+    join_reference,
+    label_batch,
+    problem_row,
+    segment_one,
+    step_rows,
+    trajectory_row,
+    with_gold,
+)
 from prmflow.transforms.progress import Progress
 from prmflow.transforms.read import byte_tallies, parse_one, share_items
-from prmflow.transforms.write import PartWriter, read_key
+from prmflow.transforms.write import PartWriter
 
 TALLIES = "tallies"
 IMPORT_TABLES = ("problems", "trajectories", "steps", "dead_letters")
@@ -59,10 +68,10 @@ class ImportShare(beam.DoFn):
     (count, seed) for the generated ``arith`` input. An optional side input maps normalised problem
     text to reference answers (the input's ``references``)."""
 
-    def __init__(self, spec: InputConfig, limits: LimitsConfig, segment: SegmentConfig, max_steps: int,
+    def __init__(self, spec: InputConfig, limits: LimitsConfig, segment: SegmentConfig,
                  outcome: OutcomeConfig, provenance: dict, out_dir: str, num_shards: int,
                  id_columns: dict[str, str], batch_size: int = 64) -> None:
-        self.spec, self.limits, self.segment, self.max_steps = spec, limits, segment, max_steps
+        self.spec, self.limits, self.segment = spec, limits, segment
         self.outcome, self.provenance, self.out_dir, self.num_shards = outcome, provenance, out_dir, num_shards
         self.id_columns, self.batch_size = id_columns, batch_size
 
@@ -95,12 +104,11 @@ class ImportShare(beam.DoFn):
             parts.extend(self.writers["dead_letters"].add(to_row(letter)))
 
         def grade() -> None:
+            add_step = self.writers["steps"].add
             for item in label_batch(self.labeler, self.outcome.labeler, batch, counts):
-                key = read_key(item[0])
-                parts.extend(self.writers["trajectories"].add({**to_row(item[1]), **key}))
-                add_step = self.writers["steps"].add
-                for row in to_step_rows(item, self.provenance):
-                    parts.extend(add_step({**row, **key}))
+                parts.extend(self.writers["trajectories"].add(trajectory_row(item)))
+                for row in step_rows(item, self.provenance):
+                    parts.extend(add_step(row))
             self.progress.tick(len(batch))
             batch.clear()
 
@@ -110,7 +118,7 @@ class ImportShare(beam.DoFn):
             if isinstance(item, FileCount):
                 continue
             tally("records_read", name)
-            if self.spec.format != "arith":
+            if self.spec.format != "arith":  # as ReadRawRecords: the Beam counter counts rows of files
                 counts("records_read")
             parsed = parse_one(item, self.spec, counts)
             if not isinstance(parsed, Parsed):
@@ -121,9 +129,9 @@ class ImportShare(beam.DoFn):
             if references is not None:
                 parsed = join_reference(parsed, references)
             problem = parsed.problem
-            parts.extend(self.writers["problems"].add({**to_row(problem), **read_key(problem)}))
+            parts.extend(self.writers["problems"].add(problem_row(problem)))
             tally("solutions", problem.source, len(parsed.drafts))
-            for out in segment_one(parsed, self.segment, self.max_steps, counts):
+            for out in segment_one(parsed, self.segment, self.limits.max_steps, counts):
                 if isinstance(out, tuple):
                     batch.append(with_gold(out, counts))
                     if len(batch) >= self.batch_size:
@@ -151,4 +159,4 @@ class ImportShare(beam.DoFn):
             labeler.close()
 
 
-__all__ = ["IMPORT_TABLES", "NAMESPACE", "TALLIES", "ImportShare"]
+__all__ = ["IMPORT_TABLES", "TALLIES", "ImportShare", "import_gc"]
