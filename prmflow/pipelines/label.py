@@ -28,7 +28,7 @@ from prmflow.samplers.shared import reset_caches
 from prmflow.schemas import TABLES, to_row
 from prmflow.sources import normalise_prompt
 from prmflow.transforms.cache import CACHE_DIR, delete_cache, stage_cache
-from prmflow.transforms.dead_letters import DEAD
+from prmflow.transforms.dead_letters import DEAD, NAMESPACE
 from prmflow.transforms.dedupe import DedupeTrajectories
 from prmflow.transforms.label import (
     AttachGold,
@@ -276,8 +276,13 @@ DEDUPED = ("problems", "trajectories", "steps")  # one row per id; the others ke
 
 def _merge(key: tuple[str, int], out_dir: str, num_shards: int, parts: list) -> dict:
     table, shard = key
-    return merge_shard(out_dir, table, shard, num_shards, TABLES[table][1], ID_COLUMNS[table], parts,
-                       lambda kept, dropped: table_tallies(table, kept, dropped), dedupe=table in DEDUPED)
+    stats = merge_shard(out_dir, table, shard, num_shards, TABLES[table][1], ID_COLUMNS[table], parts,
+                        lambda kept, dropped: table_tallies(table, kept, dropped), dedupe=table in DEDUPED)
+    # the streamed import drops duplicate trajectories here, not in DedupeTrajectories: the same counter
+    dropped = sum(n for (metric, _), n in stats["tallies"] if metric == "duplicates")
+    if dropped:
+        beam.metrics.Metrics.counter(NAMESPACE, "duplicates").inc(dropped)
+    return stats
 
 
 def write(p, config: RunConfig, out_dir: str, tables: dict, tallies: list, written: list = ()) -> None:
