@@ -60,6 +60,11 @@ class TrainResult:
     skipped_steps: int
     """Labeled steps left out because they ended beyond max_length."""
     seconds: float
+    steps: int
+    """Optimiser steps taken (batches x epochs)."""
+    step_seconds: float
+    """Seconds inside the optimiser steps alone (batching, forward, backward, update): no loading,
+    encoding, validation or saving, so steps / step_seconds is the training throughput."""
 
 
 @dataclass(frozen=True)
@@ -208,12 +213,14 @@ def train(config: PRMTrainConfig, progress: bool = True) -> TrainResult:
     tick = _progress(total, config.log_every) if progress else None
     generator = torch.Generator().manual_seed(config.seed)
     history = []
+    step_seconds = 0.0
     log.info("train-prm: %d training and %d validation trajectories, %d epochs of %d steps on %s%s",
              len(train_items), len(val_items), config.epochs, per_epoch, device, " (bf16 autocast)" if amp else "")
     for epoch in range(config.epochs):
         model.train()
         order = torch.randperm(len(train_items), generator=generator).tolist()
         losses = []
+        epoch_started = time.monotonic()  # .item() below syncs every step, so this times the GPU too
         for start in range(0, len(order), config.batch_size):
             chunk = [train_items[i] for i in order[start : start + config.batch_size]]
             batch, index = collate([it.encoded for it in chunk], pad_id, device)
@@ -227,6 +234,7 @@ def train(config: PRMTrainConfig, progress: bool = True) -> TrainResult:
             losses.append(loss.detach().item())
             if tick is not None:
                 tick(losses[-1])
+        step_seconds += time.monotonic() - epoch_started
         record = {"epoch": epoch + 1, "train_loss": sum(losses) / len(losses)}
         if val_items:
             record["validation"] = evaluate(model, val_items, pad_id, device, amp, config.batch_size)
@@ -234,7 +242,8 @@ def train(config: PRMTrainConfig, progress: bool = True) -> TrainResult:
         log.info("train-prm: epoch %d %s", epoch + 1, json.dumps(record))
 
     _save(model, tokenizer, config, out, history, len(train_items), len(val_items))
-    return TrainResult(str(out), history, len(train_items), len(val_items), skipped, time.monotonic() - started)
+    return TrainResult(str(out), history, len(train_items), len(val_items), skipped, time.monotonic() - started,
+                       total, step_seconds)
 
 
 def _save(model, tokenizer, config: PRMTrainConfig, out: Path, history: list[dict], n_train: int,
