@@ -6,14 +6,18 @@ the vLLM backend: n samples per request, stop strings cut from the text, finish_
 for prompts that do not fit the context.
 
 Sampling is done by our own logits processor rather than ``do_sample=True``: each row (one sample
-of one request) draws from its own ``torch.Generator`` seeded from the request, so a request's
-samples do not depend on which other requests share its batch, and each row keeps its own
-temperature/top-p. The processor hands back a one-hot score row and ``generate`` runs greedy.
+of one request) has its own random stream seeded from the request (one uniform draw per token,
+on the host), so a request's samples do not depend on which other requests share its batch nor on
+the device, and each row keeps its own temperature/top-p. The token is picked for all rows at once
+on the device (the inverse CDF of each row's distribution at its draw), with one host sync per
+step: sampling row by row cost several kernel launches and syncs per row and token, which made a
+GPU slower than the CPU. The processor hands back a one-hot score row and ``generate`` runs greedy.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -253,25 +257,47 @@ class HFSampler:
 def _make_row_sampler(
     torch: Any, transformers: Any, rows: list[_Row], device: str, eos_ids: list[int]
 ) -> Any:
-    """A LogitsProcessor that samples each row with its own generator and records token+logprob."""
-    generators = [torch.Generator(device=device).manual_seed(r.seed) for r in rows]
-    # Rows whose sample already ended skip work; generate keeps padding them.
-    done = [False] * len(rows)
+    """A LogitsProcessor that picks every row's next token in one batched step and records each
+    row's token and log-probability (under the raw model distribution)."""
+    streams = [random.Random(r.seed) for r in rows]  # draw k of a row picks its token k
+    sampled = [i for i, r in enumerate(rows) if r.temperature != 0]
+    nucleus = [i for i in sampled if rows[i].top_p < 1.0]
+    plain = [i for i in sampled if rows[i].top_p >= 1.0]
+    temperature = torch.tensor([[r.temperature or 1.0] for r in rows], dtype=torch.float32, device=device)
+    top_p = torch.tensor([[r.top_p] for r in rows], dtype=torch.float32, device=device)
+    index = {name: torch.tensor(ix, dtype=torch.long, device=device) for name, ix in
+             (("plain", plain), ("nucleus", nucleus))}
+    done = [False] * len(rows)  # rows whose sample ended; generate keeps padding them
+    filler = eos_ids[0] if eos_ids else 0
 
     class RowSampler(transformers.LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:
-            logp = torch.log_softmax(scores.float(), dim=-1)
-            chosen = torch.empty(len(rows), dtype=torch.long, device=scores.device)
+            scores = scores.float()
+            chosen = torch.argmax(scores, dim=-1)  # temperature 0 rows keep it
+            if sampled:
+                uniform = torch.tensor([s.random() for s in streams], dtype=torch.float32, device=scores.device)
+                probs = torch.softmax(scores / temperature, dim=-1)
+                if plain:
+                    ix = index["plain"]
+                    chosen[ix] = _inverse_cdf(torch, probs[ix], uniform[ix])
+                if nucleus:
+                    ix = index["nucleus"]
+                    chosen[ix] = _nucleus(torch, probs[ix], top_p[ix], uniform[ix])
+            logprob = torch.log_softmax(scores, dim=-1).gather(1, chosen[:, None])[:, 0]
+            # token ids are exact in float32 (< 2**24): one transfer to the host per step
+            picked = torch.stack([chosen.float(), logprob], dim=1).tolist()
+            ended = []
             for i, row in enumerate(rows):
                 if done[i] or row.stopped_at is not None:
-                    chosen[i] = eos_ids[0] if eos_ids else 0
+                    ended.append(i)
                     continue
-                tok = _sample_one(torch, scores[i].float(), row.temperature, row.top_p, generators[i])
-                chosen[i] = tok
+                tok = int(picked[i][0])
                 row.tokens.append(tok)
-                row.logprobs.append(float(logp[i, tok]))
+                row.logprobs.append(picked[i][1])
                 if tok in eos_ids or len(row.tokens) >= row.max_new:
                     done[i] = True
+            if ended:
+                chosen[torch.tensor(ended, dtype=torch.long, device=chosen.device)] = filler
             out = torch.full_like(scores, float("-inf"))
             out.scatter_(1, chosen[:, None], 0.0)
             return out
@@ -279,18 +305,22 @@ def _make_row_sampler(
     return RowSampler()
 
 
-def _sample_one(torch: Any, logits: Any, temperature: float, top_p: float, generator: Any) -> int:
-    if temperature == 0:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits / temperature, dim=-1)
-    if top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
-        # Keep the smallest prefix whose mass reaches top_p (always at least the top token).
-        drop = torch.cumsum(sorted_probs, dim=-1) - sorted_probs >= top_p
-        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-        pick = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
-        return int(order[pick])
-    return int(torch.multinomial(probs, 1, generator=generator))
+def _inverse_cdf(torch: Any, probs: Any, uniform: Any) -> Any:
+    """Per row, the first token whose cumulative mass exceeds ``uniform`` x the row's total mass."""
+    cdf = torch.cumsum(probs, dim=-1)
+    total = cdf[:, -1:]
+    pick = torch.searchsorted(cdf, uniform[:, None] * total, right=True)[:, 0]
+    # float rounding can put the target at the total: the last token that adds mass, never past it
+    return torch.minimum(pick, (cdf < total).sum(dim=-1))
+
+
+def _nucleus(torch: Any, probs: Any, top_p: Any, uniform: Any) -> Any:
+    """Top-p sampling per row: the smallest prefix of the sorted tokens whose mass reaches top_p
+    (always at least the top token), then the inverse CDF within it."""
+    sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+    drop = torch.cumsum(sorted_probs, dim=-1) - sorted_probs >= top_p
+    pick = _inverse_cdf(torch, sorted_probs.masked_fill(drop, 0.0), uniform)
+    return order.gather(1, pick[:, None])[:, 0]
 
 
 def _make_row_stopper(torch: Any, transformers: Any, rows: list[_Row], tokenizer: Any) -> Any:

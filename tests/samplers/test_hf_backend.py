@@ -95,3 +95,46 @@ def test_batches_respect_the_context(hf_sampler: HFSampler, tiny_tokenizer: Any)
         assert r.error is None
         assert r.prompt_tokens + len(r.completions[0].token_ids) <= 256
     assert token_ids(short_r) == token_ids(hf_sampler.generate([short])[0])
+
+
+def test_inverse_cdf_follows_the_distribution_and_never_picks_zero_mass() -> None:
+    import torch
+
+    from prmflow.samplers.hf_backend import _inverse_cdf
+
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3]]).repeat(4, 1)
+    # the edges: u = 0 skips a zero-mass token only after it; u = 1 (float rounding) stays inside
+    picks = _inverse_cdf(torch, probs, torch.tensor([0.0, 0.1, 0.75, 1.0])).tolist()
+    assert picks == [0, 2, 3, 3]
+    trailing = _inverse_cdf(torch, torch.tensor([[0.5, 0.5, 0.0]]), torch.tensor([1.0])).tolist()
+    assert trailing == [1]  # never the zero-mass tail
+    n = 20000
+    uniform = torch.rand(n, generator=torch.Generator().manual_seed(0))
+    counts = torch.bincount(_inverse_cdf(torch, probs[:1].expand(n, -1), uniform), minlength=4) / n
+    assert counts[1] == 0
+    assert torch.allclose(counts, probs[0], atol=0.015)
+
+
+def test_nucleus_keeps_the_smallest_prefix_reaching_top_p() -> None:
+    import torch
+
+    from prmflow.samplers.hf_backend import _nucleus
+
+    n = 20000
+    probs = torch.tensor([[0.15, 0.5, 0.05, 0.3]]).expand(n, -1)
+    uniform = torch.rand(n, generator=torch.Generator().manual_seed(1))
+    picks = _nucleus(torch, probs, torch.full((n, 1), 0.7), uniform)
+    counts = torch.bincount(picks, minlength=4) / n
+    assert counts[0] == counts[2] == 0  # 0.5 + 0.3 reaches 0.7: only tokens 1 and 3 remain
+    assert counts[1] == pytest.approx(0.5 / 0.8, abs=0.015)
+    only_top = _nucleus(torch, probs[:2], torch.full((2, 1), 0.01), torch.tensor([0.0, 0.999]))
+    assert only_top.tolist() == [1, 1]  # top_p below the top token's mass: the top token alone
+
+
+def test_a_sample_depends_on_its_seed_and_temperature_only(hf_sampler: HFSampler) -> None:
+    """Greedy rows and sampled rows share a batch without changing one another."""
+    greedy = SamplingRequest("g", "Ben has 3 pencils.", max_tokens=12, temperature=0.0)
+    nucleus = SamplingRequest("p", "Cleo sells shells", n=2, max_tokens=12, seed=5, top_p=0.8)
+    both = hf_sampler.generate([greedy, nucleus])
+    assert token_ids(both[0]) == token_ids(hf_sampler.generate([greedy])[0])
+    assert token_ids(both[1]) == token_ids(hf_sampler.generate([nucleus])[0])
