@@ -7,7 +7,7 @@ import dataclasses
 from prmflow.core.segment import Segmentation, SegmentConfig, segment, segment_given
 from prmflow.ids import content_id
 from prmflow.labelers.outcome import Outcome
-from prmflow.schemas import Problem, StepLabel, Trajectory
+from prmflow.schemas import Problem, StepLabel, Trajectory, to_row
 from prmflow.sources.base import BadRecord, Draft
 
 
@@ -78,31 +78,67 @@ def with_outcome(trajectory: Trajectory, outcome: Outcome) -> Trajectory:
 
 def step_labels(trajectory: Trajectory, provenance: dict | None = None) -> list[StepLabel]:
     """One row per step, carrying the trajectory's outcome and gold; process labels come later."""
+    per_step = _per_step(trajectory)
+    return [_step_label(trajectory, i, per_step, provenance) for i in range(trajectory.num_steps)]
+
+
+def step_label_rows(trajectory: Trajectory, provenance: dict | None = None) -> list[dict]:
+    """``[to_row(s) for s in step_labels(trajectory, provenance)]``, faster: only the first step goes
+    through StepLabel and ``to_row``; each other step's row is a copy of that one with its per-step
+    columns set (a StepLabel and a ``to_row`` per step were a fifth of an import run at 1M steps).
+    Each row is a dict of its own."""
     n = trajectory.num_steps
-    gold = trajectory.gold_step_labels or (None,) * n
-    scores = trajectory.step_scores or (None,) * n
-    judged = trajectory.judge_step_scores or (None,) * n
-    return [
-        StepLabel(
-            step_id=content_id(trajectory.trajectory_id, i),
-            trajectory_id=trajectory.trajectory_id,
-            problem_id=trajectory.problem_id,
-            source=trajectory.source,
-            domain=trajectory.domain,
-            step_index=i,
-            num_steps=n,
-            step_text=text,
-            segment=trajectory.step_segments[i],
-            is_last=i == n - 1,
-            outcome=trajectory.outcome,
-            gold_outcome=trajectory.gold_outcome,
-            gold_first_error=trajectory.gold_first_error,
-            gold_label=gold[i],
-            prm_score=scores[i],
-            judge_score=judged[i],
-            consensus=trajectory.consensus,
-            method="outcome",
-            provenance=provenance,
-        )
-        for i, text in enumerate(trajectory.steps)
-    ]
+    if not n:
+        return []
+    per_step = _per_step(trajectory)
+    first = to_row(_step_label(trajectory, 0, per_step, provenance))
+    rows = [first]
+    tid, steps, segments = trajectory.trajectory_id, trajectory.steps, trajectory.step_segments
+    gold, scores, judged = per_step
+    for i in range(1, n):
+        row = first.copy()
+        # the columns _step_label sets from i; none is JSON-encoded or a tuple, so to_row keeps them as they are
+        row["step_id"] = content_id(tid, i)
+        row["step_index"] = i
+        row["step_text"] = steps[i]
+        row["segment"] = segments[i]
+        row["is_last"] = i == n - 1
+        row["gold_label"] = gold[i]
+        row["prm_score"] = scores[i]
+        row["judge_score"] = judged[i]
+        rows.append(row)
+    return rows
+
+
+def _per_step(trajectory: Trajectory) -> tuple[tuple, tuple, tuple]:
+    n = trajectory.num_steps
+    return (trajectory.gold_step_labels or (None,) * n, trajectory.step_scores or (None,) * n,
+            trajectory.judge_step_scores or (None,) * n)
+
+
+def _step_label(trajectory: Trajectory, i: int, per_step: tuple[tuple, tuple, tuple],
+                provenance: dict | None) -> StepLabel:
+    """Step ``i``'s label; what depends on ``i`` is what ``step_label_rows`` sets per step."""
+    n = trajectory.num_steps
+    gold, scores, judged = per_step
+    return StepLabel(
+        step_id=content_id(trajectory.trajectory_id, i),
+        trajectory_id=trajectory.trajectory_id,
+        problem_id=trajectory.problem_id,
+        source=trajectory.source,
+        domain=trajectory.domain,
+        step_index=i,
+        num_steps=n,
+        step_text=trajectory.steps[i],
+        segment=trajectory.step_segments[i],
+        is_last=i == n - 1,
+        outcome=trajectory.outcome,
+        gold_outcome=trajectory.gold_outcome,
+        gold_first_error=trajectory.gold_first_error,
+        gold_label=gold[i],
+        prm_score=scores[i],
+        judge_score=judged[i],
+        consensus=trajectory.consensus,
+        method="outcome",
+        provenance=provenance,
+    )

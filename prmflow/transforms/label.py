@@ -10,7 +10,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from prmflow.config import OutcomeConfig
 from prmflow.core.segment import SegmentConfig
-from prmflow.core.trajectories import from_draft, step_labels, with_outcome
+from prmflow.core.trajectories import from_draft, step_label_rows, with_outcome
 from prmflow.domains import attach_gold
 from prmflow.labelers.outcome import reference_of
 from prmflow.schemas import Problem, Trajectory, to_row
@@ -172,5 +172,6 @@ def trajectory_row(item: tuple[Problem, Trajectory]) -> dict:
 def step_rows(item: tuple[Problem, Trajectory], provenance: dict):
     problem, trajectory = item
     key = read_key(problem)
-    for label in step_labels(trajectory, provenance):
-        yield {**to_row(label), **key}
+    for row in step_label_rows(trajectory, provenance):
+        row.update(key)
+        yield row
