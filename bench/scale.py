@@ -10,17 +10,20 @@ answer; half of the answers wrong) go through
 - ``pipeline 1w`` / ``pipeline 2w``: ``prmflow run`` on FnApiRunner with 1 worker, and with 2 worker
   processes (``--direct_num_workers=2 --direct_running_mode=multi_processing``; the input file is
   then read in 2 shares, one per worker);
+- ``2bare``: two bare processes side by side, each on one share (records i mod 2, as the pipeline
+  splits them): what any two-process split gains on this machine at the time, the yardstick for
+  ``2w``;
 
 each with the ``exact`` and the ``math`` labeler. The modes run interleaved, ``--repeat`` times
 (bare, 1w, 2w, bare, 1w, 2w, ...), so that a slow spell of this shared machine falls on every mode
 alike; each figure is the median of its repeats. Printed per mode: wall seconds, step rows/s, CPU
 seconds (user + system of the process tree), peak RSS of the whole process tree (sampled from /proc
 every 0.1 s), and the ratios pipeline/bare (of throughput, and of CPU time: bare CPU / pipeline
-CPU, which a noisy neighbour disturbs less than wall time) and 2 workers/1 worker. Goals (issue
-13): pipeline/bare throughput >= 0.9; 2 workers >= 1.6x one at 200k trajectories; peak RSS at 1M
-within 1.5x of the peak at 50k.
+CPU, which a noisy neighbour disturbs less than wall time) and "2 vs 1": 2 workers/1 worker for
+``2w``, two bare processes/one for ``2bare``. Goals (issue 13): pipeline/bare throughput >= 0.9;
+2 workers >= 1.6x one at 200k trajectories; peak RSS at 1M within 1.5x of the peak at 50k.
 
-    python bench/scale.py [--sizes 20000] [--labelers exact,math] [--modes bare,1w,2w] [--repeat 3]
+    python bench/scale.py [--sizes 20000] [--labelers exact,math] [--modes bare,1w,2w,2bare] [--repeat 3]
     python bench/scale.py --sizes 50000,200000,1000000 --repeat 1    # the issue's sizes (long)
 """
 
@@ -76,11 +79,13 @@ BARE = textwrap.dedent("""
     import json, sys
     import pyarrow as pa, pyarrow.parquet as pq
     from prmflow.core.segment import SegmentConfig, segment
-    from prmflow.core.trajectories import from_segmentation, step_labels, with_outcome
+    from prmflow.core.trajectories import from_segmentation, step_label_rows, with_outcome
     from prmflow.labelers.outcome import make_outcome_labeler
     from prmflow.schemas import Problem, to_row, TABLES
     from prmflow.ids import content_id
     data, labeler_name, out = sys.argv[1:4]
+    split, splits = (int(a) for a in sys.argv[4:6]) if len(sys.argv) > 4 else (0, 1)
+    out = out if splits == 1 else f"{out}-share{split}"
     labeler = make_outcome_labeler(labeler_name)
     config, batch = SegmentConfig(), []
     tables = ("problems", "trajectories", "steps")  # what the pipeline writes for these inputs
@@ -99,13 +104,15 @@ BARE = textwrap.dedent("""
             t = with_outcome(t, o)
             rows["problems"].append(to_row(p))
             rows["trajectories"].append(to_row(t))
-            rows["steps"].extend(to_row(r) for r in step_labels(t, {"config": "bare"}))
+            rows["steps"].extend(step_label_rows(t, {"config": "bare"}))  # the pipeline's row builder
         batch.clear()
         for table in tables:
             write(table)
 
     with open(data, "rb") as f:
         for i, line in enumerate(f, 1):
+            if (i - 1) % splits != split:  # a share of the records, as the pipeline splits them
+                continue
             obj = json.loads(line)
             p = Problem(problem_id=content_id("synthetic", obj["q"]), source="synthetic", domain="general",
                         prompt=obj["q"], reference_answer=obj["ans"], source_file=data, source_index=i)
@@ -118,6 +125,16 @@ BARE = textwrap.dedent("""
         write(table, force=True)
         writers[table].close()
     labeler.close()
+""")
+
+
+# Two bare processes side by side, each on one half (records i mod 2): the most any two-process
+# split can gain on this machine, measured beside the pipeline's 2 workers.
+SIDE_BY_SIDE = textwrap.dedent("""
+    import subprocess, sys
+    script, *args = sys.argv[1:]
+    procs = [subprocess.Popen([sys.executable, "-c", script, *args, str(i), "2"]) for i in range(2)]
+    sys.exit(max(p.wait() for p in procs))
 """)
 
 
@@ -170,7 +187,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="20000", help="comma-separated trajectory counts")
     ap.add_argument("--labelers", default="exact,math")
-    ap.add_argument("--modes", default="bare,1w,2w")
+    ap.add_argument("--modes", default="bare,1w,2w,2bare")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved runs per mode; figures are medians")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -179,7 +196,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"# {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
           f"{STEPS} steps per trajectory; median of {args.repeat} interleaved runs per mode")
     print(f"{'trajectories':>12} {'labeler':>7} {'mode':>6} {'seconds':>9} {'step rows/s':>12} {'CPU s':>8}"
-          f" {'peak RSS MB':>12} {'vs bare':>8} {'CPU vs bare':>12} {'vs 1w':>7}")
+          f" {'peak RSS MB':>12} {'vs bare':>8} {'CPU vs bare':>12} {'2 vs 1':>7}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -195,6 +212,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         out = tmp_path / f"out-{labeler}-{n}-{mode}"
                         if mode == "bare":
                             cmd = [sys.executable, "-c", BARE, str(data), labeler, str(out)]
+                        elif mode == "2bare":
+                            cmd = [sys.executable, "-c", SIDE_BY_SIDE, BARE, str(data), labeler, str(out)]
                         else:
                             cmd = [sys.executable, "-m", "prmflow", "run", str(cfg), "--output", str(out)]
                             if mode == "2w":
@@ -212,10 +231,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                  "rows_per_s": rate, "cpu_seconds": cpu, "peak_rss_mb": peak / 2**20,
                                  "runs": [r[0] for r in runs[mode]]}
                     vs_bare = cpu_vs_bare = "-"
-                    if "bare" in row and mode != "bare":
+                    if "bare" in row and mode not in ("bare", "2bare"):
                         vs_bare = f"{rate / row['bare']['rows_per_s']:.2f}"
                         cpu_vs_bare = f"{row['bare']['cpu_seconds'] / cpu:.2f}"
-                    vs_1w = f"{rate / row['1w']['rows_per_s']:.2f}" if mode == "2w" and "1w" in row else "-"
+                    one = {"2w": "1w", "2bare": "bare"}.get(mode)  # the 2-process mode against its 1-process one
+                    vs_1w = f"{rate / row[one]['rows_per_s']:.2f}" if one in row else "-"
                     print(f"{n:>12} {labeler:>7} {mode:>6} {seconds:>9.1f} {rate:>12.0f} {cpu:>8.1f}"
                           f" {peak / 2**20:>12.0f} {vs_bare:>8} {cpu_vs_bare:>12} {vs_1w:>7}", flush=True)
                 results.extend(row.values())
