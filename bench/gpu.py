@@ -385,7 +385,6 @@ def _top_ops(prof, attr: str, n: int = 12) -> list[str]:
 
 def profiled(device: str, body: Callable[[], object]) -> tuple[object, float, float, float]:
     """(the profiler, wall s, summed self host s, summed self device s) of ``body()``."""
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
@@ -397,7 +396,6 @@ def profiled(device: str, body: Callable[[], object]) -> tuple[object, float, fl
     events = prof.key_averages()
     host = sum(e.self_cpu_time_total for e in events) / 1e6
     dev = sum((getattr(e, "self_device_time_total", 0) or 0) for e in events) / 1e6
-    del torch
     return prof, wall, host, dev
 
 

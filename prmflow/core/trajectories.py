@@ -85,27 +85,17 @@ def step_labels(trajectory: Trajectory, provenance: dict | None = None) -> list[
 def step_label_rows(trajectory: Trajectory, provenance: dict | None = None) -> list[dict]:
     """``[to_row(s) for s in step_labels(trajectory, provenance)]``, faster: only the first step goes
     through StepLabel and ``to_row``; each other step's row is a copy of that one with its per-step
-    columns set (a StepLabel and a ``to_row`` per step were a fifth of an import run at 1M steps).
-    Each row is a dict of its own."""
+    columns (``_step_fields``) set (a StepLabel and a ``to_row`` per step were a fifth of an import run
+    at 1M steps). Each row is a dict of its own."""
     n = trajectory.num_steps
     if not n:
         return []
     per_step = _per_step(trajectory)
     first = to_row(_step_label(trajectory, 0, per_step, provenance))
     rows = [first]
-    tid, steps, segments = trajectory.trajectory_id, trajectory.steps, trajectory.step_segments
-    gold, scores, judged = per_step
     for i in range(1, n):
         row = first.copy()
-        # the columns _step_label sets from i; none is JSON-encoded or a tuple, so to_row keeps them as they are
-        row["step_id"] = content_id(tid, i)
-        row["step_index"] = i
-        row["step_text"] = steps[i]
-        row["segment"] = segments[i]
-        row["is_last"] = i == n - 1
-        row["gold_label"] = gold[i]
-        row["prm_score"] = scores[i]
-        row["judge_score"] = judged[i]
+        row.update(_step_fields(trajectory, i, per_step))  # none JSON-encoded or a tuple: as to_row keeps them
         rows.append(row)
     return rows
 
@@ -116,29 +106,35 @@ def _per_step(trajectory: Trajectory) -> tuple[tuple, tuple, tuple]:
             trajectory.judge_step_scores or (None,) * n)
 
 
+def _step_fields(trajectory: Trajectory, i: int, per_step: tuple[tuple, tuple, tuple]) -> dict:
+    """The StepLabel fields that depend on the step: the only ones ``step_label_rows`` sets per step."""
+    gold, scores, judged = per_step
+    return {
+        "step_id": content_id(trajectory.trajectory_id, i),
+        "step_index": i,
+        "step_text": trajectory.steps[i],
+        "segment": trajectory.step_segments[i],
+        "is_last": i == trajectory.num_steps - 1,
+        "gold_label": gold[i],
+        "prm_score": scores[i],
+        "judge_score": judged[i],
+    }
+
+
 def _step_label(trajectory: Trajectory, i: int, per_step: tuple[tuple, tuple, tuple],
                 provenance: dict | None) -> StepLabel:
-    """Step ``i``'s label; what depends on ``i`` is what ``step_label_rows`` sets per step."""
-    n = trajectory.num_steps
-    gold, scores, judged = per_step
+    """Step ``i``'s label: the trajectory's fields and ``_step_fields``."""
     return StepLabel(
-        step_id=content_id(trajectory.trajectory_id, i),
         trajectory_id=trajectory.trajectory_id,
         problem_id=trajectory.problem_id,
         source=trajectory.source,
         domain=trajectory.domain,
-        step_index=i,
-        num_steps=n,
-        step_text=trajectory.steps[i],
-        segment=trajectory.step_segments[i],
-        is_last=i == n - 1,
+        num_steps=trajectory.num_steps,
         outcome=trajectory.outcome,
         gold_outcome=trajectory.gold_outcome,
         gold_first_error=trajectory.gold_first_error,
-        gold_label=gold[i],
-        prm_score=scores[i],
-        judge_score=judged[i],
         consensus=trajectory.consensus,
         method="outcome",
         provenance=provenance,
+        **_step_fields(trajectory, i, per_step),
     )

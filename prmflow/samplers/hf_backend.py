@@ -265,8 +265,8 @@ def _make_row_sampler(
     plain = [i for i in sampled if rows[i].top_p >= 1.0]
     temperature = torch.tensor([[r.temperature or 1.0] for r in rows], dtype=torch.float32, device=device)
     top_p = torch.tensor([[r.top_p] for r in rows], dtype=torch.float32, device=device)
-    index = {name: torch.tensor(ix, dtype=torch.long, device=device) for name, ix in
-             (("plain", plain), ("nucleus", nucleus))}
+    plain_ix = torch.tensor(plain, dtype=torch.long, device=device)
+    nucleus_ix = torch.tensor(nucleus, dtype=torch.long, device=device)
     done = [False] * len(rows)  # rows whose sample ended; generate keeps padding them
     filler = eos_ids[0] if eos_ids else 0
 
@@ -278,11 +278,9 @@ def _make_row_sampler(
                 uniform = torch.tensor([s.random() for s in streams], dtype=torch.float32, device=scores.device)
                 probs = torch.softmax(scores / temperature, dim=-1)
                 if plain:
-                    ix = index["plain"]
-                    chosen[ix] = _inverse_cdf(torch, probs[ix], uniform[ix])
+                    chosen[plain_ix] = _inverse_cdf(torch, probs[plain_ix], uniform[plain_ix])
                 if nucleus:
-                    ix = index["nucleus"]
-                    chosen[ix] = _nucleus(torch, probs[ix], top_p[ix], uniform[ix])
+                    chosen[nucleus_ix] = _nucleus(torch, probs[nucleus_ix], top_p[nucleus_ix], uniform[nucleus_ix])
             logprob = torch.log_softmax(scores, dim=-1).gather(1, chosen[:, None])[:, 0]
             # token ids are exact in float32 (< 2**24): one transfer to the host per step
             picked = torch.stack([chosen.float(), logprob], dim=1).tolist()
