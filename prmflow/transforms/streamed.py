@@ -104,11 +104,10 @@ class ImportShare(beam.DoFn):
             parts.extend(self.writers["dead_letters"].add(to_row(letter)))
 
         def grade() -> None:
-            add_step = self.writers["steps"].add
+            add_steps = self.writers["steps"].add_many
             for item in label_batch(self.labeler, self.outcome.labeler, batch, counts):
                 parts.extend(self.writers["trajectories"].add(trajectory_row(item)))
-                for row in step_rows(item, self.provenance):
-                    parts.extend(add_step(row))
+                parts.extend(add_steps(step_rows(item, self.provenance)))
             self.progress.tick(len(batch))
             batch.clear()
 

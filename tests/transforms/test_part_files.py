@@ -116,6 +116,45 @@ def test_write_parts_is_the_part_writer_in_a_dofn(tmp_path, monkeypatch):
     assert list(fn.finish_bundle()) == []  # an empty bundle writes nothing
 
 
+def test_add_many_writes_what_add_writes(tmp_path, monkeypatch):
+    monkeypatch.setattr(write, "ARROW_ROWS", 4)
+    monkeypatch.setattr(write, "PART_ROWS", 9)
+    rows, shards = corpus(40), 3
+    one = write.PartWriter(str(tmp_path / "one"), "t", SCHEMA, "row_id", shards)
+    parts_one = [p for r in rows for p in one.add(r)] + one.close()
+    many = write.PartWriter(str(tmp_path / "many"), "t", SCHEMA, "row_id", shards)
+    parts_many = [p for k in range(0, len(rows), 5) for p in many.add_many(iter(rows[k:k + 5]))] + many.close()
+    assert len(parts_many) > shards  # flushed along the way, not only at close
+    assert merged(tmp_path / "one", parts_one, shards) == merged(tmp_path / "many", parts_many, shards)
+
+
+# -- the shard of an id: int(id, 16) % num_shards, read from the Arrow buffer -------------------------------
+
+@pytest.mark.parametrize("num_shards", [1, 2, 3, 4, 7, 16, 1000, 100_000])
+def test_shard_numbers_follow_the_python_rule_on_content_ids(num_shards):
+    ids = [content_id(i) for i in range(3000)]
+    assert write.shard_numbers(pa.array(ids), num_shards).tolist() == [int(i, 16) % num_shards for i in ids]
+
+
+def test_shard_numbers_on_sliced_chunked_and_unusual_ids():
+    ids = [content_id(i) for i in range(40)]
+    chunked = pa.chunked_array([pa.array(ids[:15]), pa.array(ids[15:])]).slice(7, 25)
+    assert write.shard_numbers(chunked, 5).tolist() == [int(i, 16) % 5 for i in ids[7:32]]
+    # upper case, other widths, and forms only Python's int() reads (prefix, underscore, spaces)
+    odd = ["ABCDEF0123", "abcdef0123", "f", "0" * 64, "F" * 70, "0x1f", "1_f", " 1f "]
+    assert write.shard_numbers(pa.array(odd), 7).tolist() == [int(i, 16) % 7 for i in odd]
+    uneven = ["ab", "abc", "abcd"]
+    assert write.shard_numbers(pa.array(uneven), 3).tolist() == [int(i, 16) % 3 for i in uneven]
+    assert write.shard_numbers(pa.array([], pa.string()), 3).tolist() == []
+
+
+def test_shard_numbers_fail_as_python_does_on_ids_that_are_not_hex():
+    with pytest.raises(ValueError):
+        write.shard_numbers(pa.array([content_id(1), "not-hex-at-all!!"]), 4)
+    with pytest.raises(TypeError):
+        write.shard_numbers(pa.array([content_id(1), None]), 4)
+
+
 # -- reading a part in a merge pass ------------------------------------------------------------------------
 
 def test_a_pass_reads_only_the_batches_that_overlap_its_range(tmp_path, monkeypatch):
