@@ -13,6 +13,8 @@ answer; half of the answers wrong) go through
 - ``pipeline 1w`` / ``pipeline 2w``: ``prmflow run`` on FnApiRunner with 1 worker, and with 2 worker
   processes (``--direct_num_workers=2 --direct_running_mode=multi_processing``; the input file is
   then read in 2 shares, one per worker);
+- ``nobeam``: the pipeline's import DoFn and shard merges called in one process with no runner
+  (what the pipeline does beyond the bare loop, without Beam's own cost: ``1w`` vs ``nobeam``);
 - ``2bare``: two bare processes side by side, each on one share (records i mod 2, as the pipeline
   splits them): what any two-process split gains on this machine at the time, the yardstick for
   ``2w``;
@@ -26,7 +28,7 @@ CPU, which a noisy neighbour disturbs less than wall time) and "2 vs 1": 2 worke
 ``2w``, two bare processes/one for ``2bare``. Goals (issue 13): pipeline/bare throughput >= 0.9;
 2 workers >= 1.6x one at 200k trajectories; peak RSS at 1M within 1.5x of the peak at 50k.
 
-    python bench/scale.py [--sizes 20000] [--labelers exact,math] [--modes bare,1w,2w,2bare] [--repeat 3]
+    python bench/scale.py [--sizes 20000] [--labelers exact,math] [--modes bare,nobeam,1w,2w,2bare] [--repeat 3]
     python bench/scale.py --sizes 50000,200000,1000000 --repeat 1    # the issue's sizes (long)
 """
 
@@ -139,6 +141,32 @@ BARE = textwrap.dedent("""
 """)
 
 
+# The pipeline's own work without Beam's: the import DoFn (ImportShare) and the shard merges,
+# called in one process as the runner would call them, with no runner. Its gap to ``bare`` is what
+# the pipeline does beyond the bare loop (sharding by id, sorting and dedupe through part files,
+# dead-letter checks, byte accounting); its gap to ``1w`` is Beam's own (start-up, the runner).
+NOBEAM = textwrap.dedent("""
+    import sys
+    from prmflow.config import load_config
+    from prmflow.pipelines.label import ID_COLUMNS, _merge
+    from prmflow.schemas import TABLES
+    from prmflow.transforms.streamed import ImportShare
+    config_path, out = sys.argv[1:3]
+    config = load_config(config_path)
+    spec, n = config.inputs[0], config.output.num_shards
+    fn = ImportShare(spec, config.limits, config.segment, config.outcome, {"config": config.digest()}, out, n,
+                     ID_COLUMNS)
+    fn.setup()
+    fn.start_bundle()
+    parts = [x for x in fn.process((spec.path, 0, 1)) if isinstance(x, dict)]
+    parts += [w.value for w in fn.finish_bundle()]
+    fn.teardown()
+    for table in TABLES:
+        for shard in range(n):
+            _merge((table, shard), out, n, parts)
+""")
+
+
 # Two bare processes side by side, each on one half (records i mod 2): the most any two-process
 # split can gain on this machine, measured beside the pipeline's 2 workers.
 SIDE_BY_SIDE = textwrap.dedent("""
@@ -198,7 +226,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="20000", help="comma-separated trajectory counts")
     ap.add_argument("--labelers", default="exact,math")
-    ap.add_argument("--modes", default="bare,1w,2w,2bare")
+    ap.add_argument("--modes", default="bare,nobeam,1w,2w,2bare")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved runs per mode; figures are medians")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -225,6 +253,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                             cmd = [sys.executable, "-c", BARE, str(data), labeler, str(out)]
                         elif mode == "2bare":
                             cmd = [sys.executable, "-c", SIDE_BY_SIDE, BARE, str(data), labeler, str(out)]
+                        elif mode == "nobeam":
+                            cmd = [sys.executable, "-c", NOBEAM, str(cfg), str(out)]
                         else:
                             cmd = [sys.executable, "-m", "prmflow", "run", str(cfg), "--output", str(out)]
                             if mode == "2w":
