@@ -180,12 +180,17 @@ def import_streamed(p, config: RunConfig, out_dir: str, splits: int, provenance:
     return parts
 
 
+def run_provenance(config: RunConfig) -> dict:
+    """What every step row of a run records of how it was labeled (the ``provenance`` column)."""
+    return {"config": config.digest(), "outcome": config.outcome.labeler, "segment": config.segment.strategy}
+
+
 def build(p, config: RunConfig, out_dir: str, cache_root: str | None = None, read_splits: int | None = None) -> None:
     """The whole pipeline, writing its tables under ``out_dir``; engine stages keep each finished
     batch under ``cache_root`` (the stage cache) and take it from there on a rerun. Each input file
     is read in ``read_splits`` shares (default: the local runner's worker processes)."""
     splits = read_splits or local_workers(p.options)
-    provenance = {"config": config.digest(), "outcome": config.outcome.labeler, "segment": config.segment.strategy}
+    provenance = run_provenance(config)
     if streams(config):  # duplicates are dropped where the shards are merged (first read kept)
         dead_all, tallies = [], []
         parts = import_streamed(p, config, out_dir, splits, provenance, dead_all, tallies)

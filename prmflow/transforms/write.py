@@ -111,7 +111,6 @@ class PartWriter:
         self.id_column, self.num_shards = id_column, num_shards
         self.rows: list[dict] = []
         self.tables: list[pa.Table] = []
-        self.buffered = 0
 
     def add(self, row: dict) -> list[dict]:
         self.rows.append(row)
@@ -132,16 +131,15 @@ class PartWriter:
 
     def _spill(self) -> list[dict]:
         self._to_arrow()
-        return self._flush() if self.buffered >= PART_ROWS else []
+        return self._flush() if sum(t.num_rows for t in self.tables) >= PART_ROWS else []
 
     def _to_arrow(self) -> None:
         if self.rows:
             self.tables.append(_arrow(self.rows, self.schema))
-            self.buffered += len(self.rows)
             self.rows = []
 
     def _flush(self) -> list[dict]:
-        tables, self.tables, self.buffered = self.tables, [], 0
+        tables, self.tables = self.tables, []
         if not tables:
             return []
         table = pa.concat_tables(tables)  # chunked: take() gathers from the chunks, no copy first
