@@ -148,14 +148,14 @@ BARE = textwrap.dedent("""
 NOBEAM = textwrap.dedent("""
     import sys
     from prmflow.config import load_config
-    from prmflow.pipelines.label import ID_COLUMNS, _merge, run_provenance
+    from prmflow.pipelines.label import ORDERS, _merge, run_provenance
     from prmflow.schemas import TABLES
     from prmflow.transforms.streamed import ImportShare
     config_path, out = sys.argv[1:3]
     config = load_config(config_path)
     spec, n = config.inputs[0], config.output.num_shards
     fn = ImportShare(spec, config.limits, config.segment, config.outcome, run_provenance(config), out, n,
-                     ID_COLUMNS)
+                     ORDERS)
     fn.setup()
     fn.start_bundle()
     parts = [x for x in fn.process((spec.path, 0, 1)) if isinstance(x, dict)]

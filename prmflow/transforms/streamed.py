@@ -38,7 +38,7 @@ from prmflow.transforms.label import (
 )
 from prmflow.transforms.progress import Progress
 from prmflow.transforms.read import byte_tallies, parse_one, share_items
-from prmflow.transforms.write import PartWriter
+from prmflow.transforms.write import PartWriter, RowOrder
 
 TALLIES = "tallies"
 IMPORT_TABLES = ("problems", "trajectories", "steps", "dead_letters")
@@ -70,17 +70,17 @@ class ImportShare(beam.DoFn):
 
     def __init__(self, spec: InputConfig, limits: LimitsConfig, segment: SegmentConfig,
                  outcome: OutcomeConfig, provenance: dict, out_dir: str, num_shards: int,
-                 id_columns: dict[str, str], batch_size: int = 64) -> None:
+                 orders: dict[str, str | RowOrder], batch_size: int = 64) -> None:
         self.spec, self.limits, self.segment = spec, limits, segment
         self.outcome, self.provenance, self.out_dir, self.num_shards = outcome, provenance, out_dir, num_shards
-        self.id_columns, self.batch_size = id_columns, batch_size
+        self.orders, self.batch_size = orders, batch_size
 
     def setup(self) -> None:
         self.labeler = self.outcome.make_labeler()
         self.progress = Progress("labeled %d trajectories so far (this worker)")
 
     def start_bundle(self) -> None:
-        self.writers = {t: PartWriter(self.out_dir, t, TABLES[t][1], self.id_columns[t], self.num_shards)
+        self.writers = {t: PartWriter(self.out_dir, t, TABLES[t][1], self.orders[t], self.num_shards)
                         for t in IMPORT_TABLES}
 
     def _items(self, element):

@@ -9,6 +9,7 @@ name and renamed when complete. Rows reach the shards through part files (see "s
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -82,8 +83,31 @@ def part_schema(schema: pa.Schema) -> pa.Schema:
     return schema.append(pa.field(READ_FILE, pa.string())).append(pa.field(READ_INDEX, pa.int64()))
 
 
-def _sort_keys(id_column: str) -> list[tuple[str, str]]:
-    return [(id_column, "ascending"), (READ_FILE, "ascending"), (READ_INDEX, "ascending")]
+class RowOrder(NamedTuple):
+    """How a table's rows are sharded, merged and ordered: shard ``int(column, 16) % num_shards``,
+    sorted by ``column`` then ``then`` (then read order), one row kept per ``unique`` (default:
+    ``column``). ``unique`` must be a function of (``column``, *``then``), so that rows sharing it
+    sort next to each other: steps go with their trajectory (``trajectory_id``, ``step_index``) and
+    a step id is the hash of those two."""
+
+    column: str
+    then: tuple[str, ...] = ()
+    unique: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.unique or self.column
+
+
+def row_order(order: str | RowOrder) -> RowOrder:
+    """``order`` as a RowOrder; a plain column name shards, sorts and dedupes by that one column."""
+    return order if isinstance(order, RowOrder) else RowOrder(order)
+
+
+def _sort_keys(order: str | RowOrder) -> list[tuple[str, str]]:
+    order = row_order(order)
+    return [(order.column, "ascending"), *((c, "ascending") for c in order.then),
+            (READ_FILE, "ascending"), (READ_INDEX, "ascending")]
 
 
 def _arrow(rows: list[dict], schema: pa.Schema) -> pa.Table:
@@ -106,9 +130,11 @@ class PartWriter:
     in one pass, so no Python work is done per row beyond buffering it. Each row carries the hidden
     ``READ_FILE``/``READ_INDEX`` keys (``read_key``)."""
 
-    def __init__(self, out_dir: str, table: str, schema: pa.Schema, id_column: str, num_shards: int) -> None:
+    def __init__(self, out_dir: str, table: str, schema: pa.Schema, id_column: str | RowOrder,
+                 num_shards: int) -> None:
         self.out_dir, self.table, self.schema = out_dir, table, part_schema(schema)
-        self.id_column, self.num_shards = id_column, num_shards
+        self.order = row_order(id_column)
+        self.id_column, self.num_shards = self.order.column, num_shards
         self.rows: list[dict] = []
         self.tables: list[pa.Table] = []
 
@@ -146,7 +172,7 @@ class PartWriter:
         del tables
         shards = shard_numbers(table[self.id_column], self.num_shards)
         keyed = table.append_column(_SHARD, pa.array(shards))
-        table = table.take(pc.sort_indices(keyed, sort_keys=[(_SHARD, "ascending"), *_sort_keys(self.id_column)]))
+        table = table.take(pc.sort_indices(keyed, sort_keys=[(_SHARD, "ascending"), *_sort_keys(self.order)]))
         del keyed
         written, start = [], 0
         for shard, n in enumerate(np.bincount(shards, minlength=self.num_shards).tolist()):
@@ -208,7 +234,8 @@ def write_part(path: str, table: pa.Table, id_column: str) -> list[list[str]]:
 class WriteParts(beam.DoFn):
     """Rows of one table -> part files (``PartWriter``) -> one stats dict per part."""
 
-    def __init__(self, out_dir: str, table: str, schema: pa.Schema, id_column: str, num_shards: int) -> None:
+    def __init__(self, out_dir: str, table: str, schema: pa.Schema, id_column: str | RowOrder,
+                 num_shards: int) -> None:
         self.out_dir, self.table, self.schema = out_dir, table, schema
         self.id_column, self.num_shards = id_column, num_shards
 
@@ -324,10 +351,11 @@ def first_per_id(table: pa.Table, id_column: str) -> tuple[pa.Table, pa.Table]:
     return table.filter(pc.invert(dropped)), table.filter(dropped)
 
 
-def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: pa.Schema, id_column: str,
+def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: pa.Schema, id_column: str | RowOrder,
                 parts: list[dict], count_fn=None, dedupe: bool = True) -> dict:
     """Merge one shard's part files into ``table-SSSSS-of-NNNNN.parquet``; returns its stats, with
     ``tallies`` from ``count_fn(kept, dropped)`` (pyarrow tables) for the manifest."""
+    order = row_order(id_column)
     mine = sorted((p for p in parts if p["table"] == table and p["shard"] == shard), key=lambda p: p["path"])
     passes = max(1, -(-sum(p["rows"] for p in mine) // MERGE_ROWS))
     with_keys = part_schema(schema)
@@ -336,14 +364,14 @@ def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: p
     rows, tallies, carry = 0, [], None
     with FileSystems.create(tmp) as f:
         writer = pq.ParquetWriter(f, schema, **PARQUET_OPTIONS)
-        opened = [_Part(p["path"], id_column, p.get("bounds")) for p in mine]
+        opened = [_Part(p["path"], order.column, p.get("bounds")) for p in mine]
         for lo, hi in _bounds(passes):
             pieces = [t for t in (part.read(lo, hi) for part in opened) if t is not None]
             if not pieces:
                 continue
-            merged = pa.concat_tables([t.cast(with_keys) for t in pieces]).sort_by(_sort_keys(id_column))
+            merged = pa.concat_tables([t.cast(with_keys) for t in pieces]).sort_by(_sort_keys(order))
             del pieces
-            kept, dropped = first_per_id(merged, id_column) if dedupe else (merged, merged.slice(0, 0))
+            kept, dropped = first_per_id(merged, order.key) if dedupe else (merged, merged.slice(0, 0))
             if count_fn is not None:
                 tallies.extend(count_fn(kept, dropped))
             kept = kept.drop_columns(list(HIDDEN))

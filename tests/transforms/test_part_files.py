@@ -128,6 +128,43 @@ def test_add_many_writes_what_add_writes(tmp_path, monkeypatch):
     assert merged(tmp_path / "one", parts_one, shards) == merged(tmp_path / "many", parts_many, shards)
 
 
+STEP_SCHEMA = pa.schema([("step_id", pa.string()), ("trajectory_id", pa.string()), ("step_index", pa.int64()),
+                         ("value", pa.int64())])
+
+
+def test_a_row_order_shards_and_sorts_by_its_column_then_the_next_and_dedupes_by_unique(tmp_path, monkeypatch):
+    """Steps go with their trajectory: shard and order by (trajectory_id, step_index); one row per
+    step_id (a function of those two), the first read kept, however the rows were flushed."""
+    order = write.RowOrder("trajectory_id", ("step_index",), unique="step_id")
+    trajectories = [content_id("t", i) for i in range(30)]
+    rows = []
+    for k, t in enumerate(trajectories):
+        for i in reversed(range(k % 4 + 1)):  # steps arrive out of order
+            rows.append({"step_id": content_id(t, i), "trajectory_id": t, "step_index": i, "value": k,
+                         write.READ_FILE: "0b.jsonl", write.READ_INDEX: k})
+    # a trajectory read again, later: its steps are dropped at the merge
+    again = [dict(r, value=-1, **{write.READ_INDEX: 99}) for r in rows if r["trajectory_id"] == trajectories[5]]
+    monkeypatch.setattr(write, "ARROW_ROWS", 4)
+    monkeypatch.setattr(write, "PART_ROWS", 9)
+    monkeypatch.setattr(write, "PART_GROUP_ROWS", 3)
+    monkeypatch.setattr(write, "MERGE_ROWS", 7)
+    shards = 3
+    writer = write.PartWriter(str(tmp_path), "steps", STEP_SCHEMA, order, shards)
+    parts = writer.add_many(again + rows) + writer.close()
+    for p in parts:
+        assert {int(t, 16) % shards for b in p["bounds"] for t in b} == {p["shard"]}
+    seen = []
+    for shard in range(shards):
+        stats = write.merge_shard(str(tmp_path), "steps", shard, shards, STEP_SCHEMA, order, parts)
+        table = pq.read_table(stats["path"])
+        keys = list(zip(table["trajectory_id"].to_pylist(), table["step_index"].to_pylist(), strict=True))
+        assert keys == sorted(keys) and {int(t, 16) % shards for t, _ in keys} <= {shard}
+        assert stats["rows"] == table.num_rows
+        seen += table.to_pylist()
+    assert sorted(r["step_id"] for r in seen) == sorted(r["step_id"] for r in rows)  # each step once
+    assert all(r["value"] != -1 for r in seen)  # the first read of the duplicate trajectory kept
+
+
 # -- the shard of an id: int(id, 16) % num_shards, read from the Arrow buffer -------------------------------
 
 @pytest.mark.parametrize("num_shards", [1, 2, 3, 4, 7, 16, 1000, 100_000])
