@@ -9,7 +9,10 @@ answer; half of the answers wrong) go through
   rows only, which made the ratio compare unequal work). It also builds Arrow tables and collects
   garbage as the pipeline does: every 5,000 rows, not 50,000, and no full collections. Until the
   second session of 2026-11-30 it did neither, and spent up to a quarter more CPU than it needed,
-  which flattered the ratio;
+  which flattered the ratio. Before the timed runs, its three tables on the first 2,000 records are
+  checked against the pipeline's shards, row for row (``check_same_rows``); until the third session
+  of 2026-11-30 its problem rows lacked the source's id (``metadata``) and its step rows carried a
+  shorter provenance, so it did a little less work than the pipeline;
 - ``pipeline 1w`` / ``pipeline 2w``: ``prmflow run`` on FnApiRunner with 1 worker, and with 2 worker
   processes (``--direct_num_workers=2 --direct_running_mode=multi_processing``; the input file is
   then read in 2 shares, one per worker);
@@ -88,8 +91,9 @@ BARE = textwrap.dedent("""
     from prmflow.labelers.outcome import make_outcome_labeler
     from prmflow.schemas import Problem, to_row, TABLES
     from prmflow.ids import content_id
-    data, labeler_name, out = sys.argv[1:4]
-    split, splits = (int(a) for a in sys.argv[4:6]) if len(sys.argv) > 4 else (0, 1)
+    data, labeler_name, provenance, out = sys.argv[1:5]
+    provenance = json.loads(provenance)  # the pipeline's (run_provenance), so the step rows are the same
+    split, splits = (int(a) for a in sys.argv[5:7]) if len(sys.argv) > 5 else (0, 1)
     out = out if splits == 1 else f"{out}-share{split}"
     labeler = make_outcome_labeler(labeler_name)
     config, batch = SegmentConfig(), []
@@ -117,7 +121,7 @@ BARE = textwrap.dedent("""
             t = with_outcome(t, o)
             rows["problems"].append(to_row(p))
             rows["trajectories"].append(to_row(t))
-            rows["steps"].extend(step_label_rows(t, {"config": "bare"}))  # the pipeline's row builder
+            rows["steps"].extend(step_label_rows(t, provenance))  # the pipeline's row builder
         batch.clear()
         for table in tables:
             write(table)
@@ -128,7 +132,8 @@ BARE = textwrap.dedent("""
                 continue
             obj = json.loads(line)
             p = Problem(problem_id=content_id("synthetic", obj["q"]), source="synthetic", domain="general",
-                        prompt=obj["q"], reference_answer=obj["ans"], source_file=data, source_index=i)
+                        prompt=obj["q"], reference_answer=obj["ans"], source_file=data, source_index=i,
+                        metadata={"id": obj["id"]})
             t = from_segmentation(p, segment(obj["sol"], config), origin="imported", max_steps=512)
             batch.append((p, t))
             if len(batch) == 64:
@@ -175,6 +180,42 @@ SIDE_BY_SIDE = textwrap.dedent("""
     procs = [subprocess.Popen([sys.executable, "-c", script, *args, str(i), "2"]) for i in range(2)]
     sys.exit(max(p.wait() for p in procs))
 """)
+
+
+def check_same_rows(tmp_path: Path, data: Path, labeler: str, n: int = 2000) -> None:
+    """The bare loop must do the pipeline's work: on the first ``n`` records of ``data``, its three
+    tables hold the same rows as the pipeline's shards (compared sorted by id); exits if not."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from prmflow.config import load_config
+    from prmflow.pipelines.label import ID_COLUMNS
+
+    head = tmp_path / f"check-{labeler}.jsonl"
+    with data.open() as src, head.open("w") as dst:
+        dst.writelines(line for _, line in zip(range(n), src, strict=False))
+    cfg = tmp_path / f"check-{labeler}.yaml"
+    cfg.write_text(yaml.safe_dump(config(head, labeler)))
+    out_bare, out_pipeline = tmp_path / f"check-{labeler}-bare", tmp_path / f"check-{labeler}-pipeline"
+    measured([sys.executable, "-c", BARE, str(head), labeler, provenance_of(cfg), str(out_bare)])
+    measured([sys.executable, "-m", "prmflow", "run", str(cfg), "--output", str(out_pipeline)])
+    for table in ("problems", "trajectories", "steps"):
+        key = [(ID_COLUMNS[table], "ascending")]
+        bare = pq.read_table(f"{out_bare}-{table}.parquet").sort_by(key)
+        shards = sorted((out_pipeline / table).glob("*.parquet"))
+        pipeline = pa.concat_tables([pq.read_table(s) for s in shards]).sort_by(key)
+        if not bare.equals(pipeline):
+            raise SystemExit(f"bench/scale.py: the bare loop's {table} rows differ from the pipeline's "
+                             f"({load_config(cfg).name}, first {n} records): it does not do the same work")
+    shutil.rmtree(out_pipeline)
+
+
+def provenance_of(cfg: Path) -> str:
+    """The provenance JSON the pipeline puts in every step row of a run of ``cfg``, for the bare loop."""
+    from prmflow.config import load_config
+    from prmflow.pipelines.label import run_provenance
+
+    return json.dumps(run_provenance(load_config(cfg)))
 
 
 def tree_rss(pid: int) -> int:
@@ -245,14 +286,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for labeler in labelers:
                 cfg = tmp_path / f"{labeler}-{n}.yaml"
                 cfg.write_text(yaml.safe_dump(config(data, labeler)))
+                check_same_rows(tmp_path, data, labeler)
+                provenance = provenance_of(cfg)
                 runs: dict[str, list[tuple[float, int, float]]] = {m: [] for m in modes}
                 for _ in range(args.repeat):
                     for mode in modes:
                         out = tmp_path / f"out-{labeler}-{n}-{mode}"
                         if mode == "bare":
-                            cmd = [sys.executable, "-c", BARE, str(data), labeler, str(out)]
+                            cmd = [sys.executable, "-c", BARE, str(data), labeler, provenance, str(out)]
                         elif mode == "2bare":
-                            cmd = [sys.executable, "-c", SIDE_BY_SIDE, BARE, str(data), labeler, str(out)]
+                            cmd = [sys.executable, "-c", SIDE_BY_SIDE, BARE, str(data), labeler, provenance, str(out)]
                         elif mode == "nobeam":
                             cmd = [sys.executable, "-c", NOBEAM, str(cfg), str(out)]
                         else:

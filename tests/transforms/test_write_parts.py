@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from prmflow.ids import content_id
+from prmflow.schemas import TABLES
 from prmflow.transforms import write
 
 SCHEMA = pa.schema([("row_id", pa.string()), ("source", pa.string()), ("value", pa.int64())])
@@ -84,3 +85,35 @@ def test_range_bounds_cover_every_id_once():
         assert len(bounds) == passes and bounds[0][0] is None and bounds[-1][1] is None
         for (_, hi), (lo, _) in zip(bounds, bounds[1:], strict=False):
             assert hi == lo
+
+
+# -- Parquet options: no dictionary on ids and free text ------------------------------------------
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_dictionary_columns_are_real_leaf_paths_without_ids_or_free_text(tmp_path, table):
+    schema = TABLES[table][1]
+    path = str(tmp_path / "empty.parquet")
+    pq.write_table(schema.empty_table(), path)
+    leaves = {c.path for c in pq.ParquetFile(path).schema}  # what Parquet calls each column
+    chosen = write.dictionary_columns(schema)
+    assert set(chosen) <= leaves and len(chosen) == len(set(chosen))
+    assert not [c for c in chosen if c.split(".")[0].endswith("_id") or c.split(".")[0] in write.PLAIN_TEXT_COLUMNS]
+    # every other leaf keeps its dictionary: a nested one (a list's elements) included
+    assert {c for c in leaves if c not in chosen} == {
+        c for c in leaves if c.split(".")[0].endswith("_id") or c.split(".")[0] in write.PLAIN_TEXT_COLUMNS}
+
+
+def test_shards_write_ids_and_text_plain_and_the_rest_with_a_dictionary(tmp_path):
+    schema = TABLES["trajectories"][1]
+    rows = [{"trajectory_id": content_id("t", i), "problem_id": content_id("p", i % 3), "source": "gsm8k",
+             "domain": "math", "origin": "imported", "text": f"step {i}\nanswer {i}", "steps": [f"step {i}", f"answer {i}"],
+             "step_spans": [[0, 6], [7, 15]], "outcome": float(i % 2)} for i in range(200)]
+    path = str(tmp_path / "t.parquet")
+    write.write_rows(path, rows, schema)
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    for plain in ("trajectory_id", "problem_id", "text", "steps.list.element"):
+        assert not any("DICTIONARY" in e for e in encodings[plain]), plain
+    for dictionary in ("source", "origin", "outcome"):
+        assert any("DICTIONARY" in e for e in encodings[dictionary]), dictionary
+    assert pq.read_table(path).to_pylist()[:1] == pa.Table.from_pylist(rows[:1], schema=schema).to_pylist()
