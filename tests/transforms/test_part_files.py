@@ -165,6 +165,47 @@ def test_a_row_order_shards_and_sorts_by_its_column_then_the_next_and_dedupes_by
     assert all(r["value"] != -1 for r in seen)  # the first read of the duplicate trajectory kept
 
 
+NULLABLE = pa.schema([("row_id", pa.string()), ("score", pa.float64()), ("tags", pa.list_(pa.string())),
+                      ("value", pa.int64())])
+
+
+def test_columns_without_a_value_stay_out_of_parts_and_come_back_as_nulls(tmp_path, monkeypatch):
+    """A flush leaves out the columns no row of it has a value in (an import's MC and judge columns);
+    the merge puts them back as nulls, also beside parts from flushes where they had values."""
+    monkeypatch.setattr(write, "ARROW_ROWS", 4)
+    monkeypatch.setattr(write, "PART_ROWS", 8)
+    rows = [{"row_id": content_id(i), "score": None, "tags": None, "value": i, write.READ_FILE: "0a", write.READ_INDEX: i}
+            for i in range(8)]  # the first flush: score and tags without a value
+    rows += [{"row_id": content_id(i), "score": i / 10, "tags": [f"t{i}"] if i % 2 else [], "value": i,
+              write.READ_FILE: "0a", write.READ_INDEX: i} for i in range(8, 14)]
+    writer = write.PartWriter(str(tmp_path), "t", NULLABLE, "row_id", 2)
+    first = writer.add_many(rows[:8])
+    assert first and writer.add_many(rows[8:]) == []
+    last = writer.close()
+    for part, columns in ((p, {"row_id", "value", *write.HIDDEN}) for p in first):
+        with pa.OSFile(part["path"]) as f:
+            assert set(ipc.open_file(f).schema.names) == columns  # score and tags left out
+    for part in last:
+        with pa.OSFile(part["path"]) as f:
+            assert {"score", "tags"} <= set(ipc.open_file(f).schema.names)
+    got = []
+    for shard in range(2):
+        stats = write.merge_shard(str(tmp_path), "t", shard, 2, NULLABLE, "row_id", first + last)
+        table = pq.read_table(stats["path"])
+        assert table.schema == NULLABLE
+        got += table.to_pylist()
+    expected = [{k: v for k, v in r.items() if k not in write.HIDDEN} for r in rows]
+    assert sorted(got, key=lambda r: r["row_id"]) == sorted(expected, key=lambda r: r["row_id"])
+
+
+def test_conform_orders_casts_and_fills_missing_columns():
+    table = pa.table({"value": pa.array([1, 2], pa.int32()), "row_id": ["a", "b"]})
+    out = write.conform(table, NULLABLE)
+    assert out.schema == NULLABLE
+    assert out.to_pylist() == [{"row_id": "a", "score": None, "tags": None, "value": 1},
+                               {"row_id": "b", "score": None, "tags": None, "value": 2}]
+
+
 # -- the shard of an id: int(id, 16) % num_shards, read from the Arrow buffer -------------------------------
 
 @pytest.mark.parametrize("num_shards", [1, 2, 3, 4, 7, 16, 1000, 100_000])
