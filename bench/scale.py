@@ -3,9 +3,9 @@
 For each size, synthetic trajectories (generic JSONL: a question, a 5-line solution, a reference
 answer; half of the answers wrong) go through
 
-- ``bare``: one Python process reads the file, parses each row, segments the solution into steps,
-  grades it with the same outcome labeler, builds the same problem, trajectory and step rows and
-  writes the three tables with pyarrow, as the pipeline does (before 2026-11-30 it wrote the step
+- ``bare`` (``bench/bare_loop.py``): one Python process reads the file, parses each row, segments
+  the solution into steps, grades it with the same outcome labeler, builds the same problem,
+  trajectory and step rows and writes the three tables with pyarrow, as the pipeline does (before 2026-11-30 it wrote the step
   rows only, which made the ratio compare unequal work). It also builds Arrow tables and collects
   garbage as the pipeline does: every 5,000 rows, not 50,000, and no full collections. Until the
   second session of 2026-11-30 it did neither, and spent up to a quarter more CPU than it needed,
@@ -83,67 +83,8 @@ def config(data: Path, labeler: str) -> dict:
     }
 
 
-BARE = textwrap.dedent("""
-    import gc, json, sys
-    import pyarrow as pa, pyarrow.parquet as pq
-    from prmflow.core.segment import SegmentConfig, segment
-    from prmflow.core.trajectories import from_segmentation, step_label_rows, with_outcome
-    from prmflow.labelers.outcome import make_outcome_labeler
-    from prmflow.schemas import Problem, to_row, TABLES
-    from prmflow.ids import content_id
-    data, labeler_name, provenance, out = sys.argv[1:5]
-    provenance = json.loads(provenance)  # the pipeline's (run_provenance), so the step rows are the same
-    split, splits = (int(a) for a in sys.argv[5:7]) if len(sys.argv) > 5 else (0, 1)
-    out = out if splits == 1 else f"{out}-share{split}"
-    labeler = make_outcome_labeler(labeler_name)
-    config, batch = SegmentConfig(), []
-    tables = ("problems", "trajectories", "steps")  # what the pipeline writes for these inputs
-    rows = {t: [] for t in tables}
-    arrow = {t: [] for t in tables}
-    writers = {t: pq.ParquetWriter(f"{out}-{t}.parquet", TABLES[t][1], compression="zstd") for t in tables}
-    # what the pipeline's import does too (transforms/streamed.py import_gc, transforms/write.py):
-    # no full collections while rows are built, and rows to Arrow every 5,000 (a list of 50,000
-    # dicts converts about 1.5x slower: they no longer sit in the CPU's caches)
-    gc.set_threshold(20000, gc.get_threshold()[1], 1 << 30)
+BARE = str(REPO / "bench" / "bare_loop.py")  # run as a script: python bench/bare_loop.py ...
 
-    def write(table, force=False):
-        if rows[table] and (force or len(rows[table]) >= 5000):
-            arrow[table].append(pa.Table.from_pylist(rows[table], schema=TABLES[table][1]))
-            rows[table].clear()
-        if arrow[table] and (force or sum(t.num_rows for t in arrow[table]) >= 50000):
-            writers[table].write_table(pa.concat_tables(arrow[table]))
-            arrow[table].clear()
-
-    def flush():
-        solutions = [(t.text, p.reference_answer) for p, t in batch]
-        for (p, t), o in zip(batch, labeler.label_many(solutions) if hasattr(labeler, "label_many")
-                             else [labeler.label(*s) for s in solutions]):
-            t = with_outcome(t, o)
-            rows["problems"].append(to_row(p))
-            rows["trajectories"].append(to_row(t))
-            rows["steps"].extend(step_label_rows(t, provenance))  # the pipeline's row builder
-        batch.clear()
-        for table in tables:
-            write(table)
-
-    with open(data, "rb") as f:
-        for i, line in enumerate(f, 1):
-            if (i - 1) % splits != split:  # a share of the records, as the pipeline splits them
-                continue
-            obj = json.loads(line)
-            p = Problem(problem_id=content_id("synthetic", obj["q"]), source="synthetic", domain="general",
-                        prompt=obj["q"], reference_answer=obj["ans"], source_file=data, source_index=i,
-                        metadata={"id": obj["id"]})
-            t = from_segmentation(p, segment(obj["sol"], config), origin="imported", max_steps=512)
-            batch.append((p, t))
-            if len(batch) == 64:
-                flush()
-    flush()
-    for table in tables:
-        write(table, force=True)
-        writers[table].close()
-    labeler.close()
-""")
 
 
 # The pipeline's own work without Beam's: the import DoFn (ImportShare) and the shard merges,
@@ -177,7 +118,7 @@ NOBEAM = textwrap.dedent("""
 SIDE_BY_SIDE = textwrap.dedent("""
     import subprocess, sys
     script, *args = sys.argv[1:]
-    procs = [subprocess.Popen([sys.executable, "-c", script, *args, str(i), "2"]) for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, script, *args, str(i), "2"]) for i in range(2)]
     sys.exit(max(p.wait() for p in procs))
 """)
 
@@ -197,7 +138,7 @@ def check_same_rows(tmp_path: Path, data: Path, labeler: str, n: int = 2000) -> 
     cfg = tmp_path / f"check-{labeler}.yaml"
     cfg.write_text(yaml.safe_dump(config(head, labeler)))
     out_bare, out_pipeline = tmp_path / f"check-{labeler}-bare", tmp_path / f"check-{labeler}-pipeline"
-    measured([sys.executable, "-c", BARE, str(head), labeler, provenance_of(cfg), str(out_bare)])
+    measured([sys.executable, BARE, str(head), labeler, provenance_of(cfg), str(out_bare)])
     measured([sys.executable, "-m", "prmflow", "run", str(cfg), "--output", str(out_pipeline)])
     for table in ("problems", "trajectories", "steps"):
         key = [(ID_COLUMNS[table], "ascending")]
@@ -293,7 +234,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     for mode in modes:
                         out = tmp_path / f"out-{labeler}-{n}-{mode}"
                         if mode == "bare":
-                            cmd = [sys.executable, "-c", BARE, str(data), labeler, provenance, str(out)]
+                            cmd = [sys.executable, BARE, str(data), labeler, provenance, str(out)]
                         elif mode == "2bare":
                             cmd = [sys.executable, "-c", SIDE_BY_SIDE, BARE, str(data), labeler, provenance, str(out)]
                         elif mode == "nobeam":

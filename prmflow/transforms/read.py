@@ -129,8 +129,14 @@ def byte_tallies(item: RawRecord | FileCount, source: str):
         yield ("input_bytes", source), item.bytes_read
         yield ("separator_bytes", source), item.separator_bytes
         yield ("rows_counted", source), item.rows_counted
-    elif item.offset is not None:
-        yield ("record_bytes", source), item.size
+    elif (span := record_span(item)) is not None:
+        yield ("record_bytes", source), span
+
+
+def record_span(raw: RawRecord) -> int | None:
+    """The bytes a record spans in its file, for ``record_bytes``; None for one with no place in a
+    file (generated records)."""
+    return None if raw.offset is None else raw.size
 
 
 class ReadInput(beam.PTransform):

@@ -37,7 +37,7 @@ from prmflow.transforms.label import (
     with_gold,
 )
 from prmflow.transforms.progress import Progress
-from prmflow.transforms.read import byte_tallies, parse_one, share_items
+from prmflow.transforms.read import byte_tallies, parse_one, record_span, share_items
 from prmflow.transforms.write import PartWriter, RowOrder
 
 TALLIES = "tallies"
@@ -94,8 +94,15 @@ class ImportShare(beam.DoFn):
 
     def _import(self, element, references: dict | None):
         name, counts, tallies = self.spec.source_name, BundleCounts(), {}
+        spec, segment, max_steps, batch_size = self.spec, self.segment, self.limits.max_steps, self.batch_size
+        add_problem = self.writers["problems"].add
         parts: list[dict] = []
         batch: list = []
+        # the per-record tallies, summed here and added once at the end: a call per record each was
+        # about a tenth of the import loop's own cost (bench/breakdown.py, "loop")
+        read = parsed_n = dead_n = 0
+        record_bytes = None  # None: no record with a byte span (generated ones have none)
+        solutions: dict[str, int] = {}
 
         def tally(metric: str, key, n: int = 1) -> None:
             tallies[(metric, key)] = tallies.get((metric, key), 0) + n
@@ -104,36 +111,37 @@ class ImportShare(beam.DoFn):
             parts.extend(self.writers["dead_letters"].add(to_row(letter)))
 
         def grade() -> None:
-            add_steps = self.writers["steps"].add_many
+            add_trajectory, add_steps = self.writers["trajectories"].add, self.writers["steps"].add_many
             for item in label_batch(self.labeler, self.outcome.labeler, batch, counts):
-                parts.extend(self.writers["trajectories"].add(trajectory_row(item)))
+                parts.extend(add_trajectory(trajectory_row(item)))
                 parts.extend(add_steps(step_rows(item, self.provenance)))
             self.progress.tick(len(batch))
             batch.clear()
 
         for item in self._items(element):
-            for key, n in byte_tallies(item, name):
-                tally(*key, n)
             if isinstance(item, FileCount):
+                for key, n in byte_tallies(item, name):
+                    tally(*key, n)
                 continue
-            tally("records_read", name)
-            if self.spec.format != "arith":  # as ReadRawRecords: the Beam counter counts rows of files
-                counts("records_read")
-            parsed = parse_one(item, self.spec, counts)
+            span = record_span(item)
+            if span is not None:
+                record_bytes = span + (record_bytes or 0)
+            read += 1
+            parsed = parse_one(item, spec, counts)
             if not isinstance(parsed, Parsed):
-                tally("records_dead", name)
+                dead_n += 1
                 dead(parsed)
                 continue
-            tally("records_parsed", name)
+            parsed_n += 1
             if references is not None:
                 parsed = join_reference(parsed, references)
             problem = parsed.problem
-            parts.extend(self.writers["problems"].add(problem_row(problem)))
-            tally("solutions", problem.source, len(parsed.drafts))
-            for out in segment_one(parsed, self.segment, self.limits.max_steps, counts):
+            parts.extend(add_problem(problem_row(problem)))
+            solutions[problem.source] = solutions.get(problem.source, 0) + len(parsed.drafts)
+            for out in segment_one(parsed, segment, max_steps, counts):
                 if isinstance(out, tuple):
                     batch.append(with_gold(out, counts))
-                    if len(batch) >= self.batch_size:
+                    if len(batch) >= batch_size:
                         grade()
                 else:
                     dead(out)
@@ -143,7 +151,16 @@ class ImportShare(beam.DoFn):
         if batch:
             grade()
         yield from parts
+        if read and spec.format != "arith":  # as ReadRawRecords: the Beam counter counts rows of files
+            counts("records_read", read)
         counts.flush()
+        for metric, n in (("records_read", read), ("records_parsed", parsed_n), ("records_dead", dead_n)):
+            if n:
+                tally(metric, name, n)
+        if record_bytes is not None:
+            tally("record_bytes", name, record_bytes)
+        for source, n in solutions.items():
+            tally("solutions", source, n)
         for key, n in sorted(tallies.items(), key=repr):
             yield beam.pvalue.TaggedOutput(TALLIES, (key, n))
 
