@@ -10,10 +10,12 @@ in the CPU's caches. What it does not do, and the pipeline does: shard and sort 
 external sort through part files), drop duplicate ids, check every record for dead letters, account
 for every byte and line read.
 
-    python bench/bare_loop.py DATA LABELER PROVENANCE_JSON OUT [SPLIT SPLITS]
+    python bench/bare_loop.py DATA LABELER PROVENANCE_JSON OUT [SPLIT SPLITS] [--sorted N]
 
 writes OUT-problems.parquet, OUT-trajectories.parquet and OUT-steps.parquet (OUT-shareK-... for a
-share: records i with (i - 1) % SPLITS == SPLIT, as the pipeline splits a file among workers).
+share: records i with (i - 1) % SPLITS == SPLIT, as the pipeline splits a file among workers); with
+``--sorted N``, the pipeline's N shards of each table under OUT/ instead, sorted and deduplicated in
+memory (``SortedTables``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -91,13 +94,68 @@ class Tables:
             writer.close()
 
 
+class SortedTables(Tables):
+    """The pipeline's deliverable built in memory (``--sorted N``): each table sorted by its order
+    (``pipelines.label.ORDERS``; a stable sort, so equal keys keep their read order), one row per id
+    (the first read), rows to shard ``int(id, 16) % N``, written with the shards' Parquet options in
+    row groups of the same size. The pipeline sorts through part files instead, so that its memory
+    does not grow with the input; this holds every row until the end."""
+
+    def __init__(self, out: str, num_shards: int) -> None:
+        self.out, self.num_shards = out, num_shards
+        self.rows = {t: [] for t in WRITTEN}
+        self.arrow = {t: [] for t in WRITTEN}
+
+    def spill(self, force: bool = False) -> None:
+        for table in WRITTEN:
+            if self.rows[table] and (force or len(self.rows[table]) >= ARROW_ROWS):
+                self.arrow[table].append(pa.Table.from_pylist(self.rows[table], schema=TABLES[table][1]))
+                self.rows[table].clear()
+
+    def close(self) -> None:
+        import pyarrow.compute as pc
+
+        from prmflow.pipelines.label import ORDERS
+        from prmflow.transforms.write import (
+            ROW_GROUP_ROWS,
+            first_per_id,
+            parquet_options,
+            shard_numbers,
+            shard_path,
+        )
+
+        self.spill(force=True)
+        for table in WRITTEN:
+            schema, order = TABLES[table][1], ORDERS[table]
+            rows = pa.concat_tables(self.arrow.pop(table)) if self.arrow[table] else schema.empty_table()
+            keys = [(order.column, "ascending"), *((c, "ascending") for c in order.then)]
+            rows = first_per_id(rows.take(pc.sort_indices(rows, sort_keys=keys)), order.key)[0]
+            shards = shard_numbers(rows[order.column], self.num_shards)
+            for shard in range(self.num_shards):
+                mine = rows.filter(pa.array(shards == shard)) if len(rows) else rows
+                path = shard_path(self.out, table, shard, self.num_shards)
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                with pq.ParquetWriter(path, schema, **parquet_options(schema)) as writer:
+                    for start in range(0, mine.num_rows, ROW_GROUP_ROWS):
+                        writer.write_table(mine.slice(start, ROW_GROUP_ROWS), row_group_size=ROW_GROUP_ROWS)
+                    if not mine.num_rows:
+                        writer.write_table(schema.empty_table())
+            del rows, shards
+
+
 def main(argv: list[str]) -> None:
+    argv = list(argv)
+    num_shards = None
+    if "--sorted" in argv:  # the pipeline's sorted, deduplicated shards, in OUT/<table>/
+        at = argv.index("--sorted")
+        num_shards = int(argv[at + 1])
+        del argv[at:at + 2]
     data, labeler_name, provenance, out = argv[:4]
     provenance = json.loads(provenance)  # the pipeline's (run_provenance), so the step rows are the same
     split, splits = (int(a) for a in argv[4:6]) if len(argv) > 4 else (0, 1)
     out = out if splits == 1 else f"{out}-share{split}"
     labeler = make_outcome_labeler(labeler_name)
-    tables, batch = Tables(out), []
+    tables, batch = (Tables(out) if num_shards is None else SortedTables(out, num_shards)), []
     saved = gc.get_threshold()
     gc.set_threshold(20000, saved[1], 1 << 30)  # as import_gc
 

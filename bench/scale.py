@@ -13,6 +13,11 @@ answer; half of the answers wrong) go through
   checked against the pipeline's shards, row for row (``check_same_rows``); until the third session
   of 2026-11-30 its problem rows lacked the source's id (``metadata``) and its step rows carried a
   shorter provenance, so it did a little less work than the pipeline;
+- ``sorted``: the bare loop delivering what the pipeline delivers (``bench/bare_loop.py --sorted``):
+  every table sorted (steps by trajectory, then step), one row per id, in the same shards, written
+  the same way; checked byte for byte against the pipeline's shards on the first 2,000 records. It
+  sorts in memory, holding every row to the end, where the pipeline sorts through part files so
+  that its memory stays flat; it also imports Beam (the shard writer's module), about a second;
 - ``pipeline 1w`` / ``pipeline 2w``: ``prmflow run`` on FnApiRunner with 1 worker, and with 2 worker
   processes (``--direct_num_workers=2 --direct_running_mode=multi_processing``; the input file is
   then read in 2 shares, one per worker);
@@ -27,11 +32,12 @@ each with the ``exact`` and the ``math`` labeler. The modes run interleaved, ``-
 alike; each figure is the median of its repeats. Printed per mode: wall seconds, step rows/s, CPU
 seconds (user + system of the process tree), peak RSS of the whole process tree (sampled from /proc
 every 0.1 s), and the ratios pipeline/bare (of throughput, and of CPU time: bare CPU / pipeline
-CPU, which a noisy neighbour disturbs less than wall time) and "2 vs 1": 2 workers/1 worker for
+CPU, which a noisy neighbour disturbs less than wall time), pipeline/``sorted`` throughput ("vs
+sorted": the pipeline against plain Python making the same shards) and "2 vs 1": 2 workers/1 worker for
 ``2w``, two bare processes/one for ``2bare``. Goals (issue 13): pipeline/bare throughput >= 0.9;
 2 workers >= 1.6x one at 200k trajectories; peak RSS at 1M within 1.5x of the peak at 50k.
 
-    python bench/scale.py [--sizes 20000] [--labelers exact,math] [--modes bare,nobeam,1w,2w,2bare] [--repeat 3]
+    python bench/scale.py [--sizes 20000] [--labelers exact,math] [--modes bare,sorted,nobeam,1w,2w,2bare] [--repeat 3]
     python bench/scale.py --sizes 50000,200000,1000000 --repeat 1    # the issue's sizes (long)
 """
 
@@ -56,6 +62,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 5
+SHARDS = 4
+PIPELINE_MODES = ("nobeam", "1w", "2w")
 
 
 def write_corpus(path: Path, n: int, seed: int = 0) -> None:
@@ -79,7 +87,7 @@ def config(data: Path, labeler: str) -> dict:
                     "fields": {"prompt": "q", "solution": "sol", "reference_answer": "ans", "id": "id"}}],
         "segment": {"strategy": "lines"},
         "outcome": {"labeler": labeler},
-        "output": {"num_shards": 4},
+        "output": {"num_shards": SHARDS},
     }
 
 
@@ -124,8 +132,9 @@ SIDE_BY_SIDE = textwrap.dedent("""
 
 
 def check_same_rows(tmp_path: Path, data: Path, labeler: str, n: int = 2000) -> None:
-    """The bare loop must do the pipeline's work: on the first ``n`` records of ``data``, its three
-    tables hold the same rows as the pipeline's shards (compared sorted by id); exits if not."""
+    """The bare loops must do the pipeline's work: on the first ``n`` records of ``data``, the bare
+    loop's three tables hold the same rows as the pipeline's shards (compared sorted by id), and the
+    sorted bare loop writes the same shard files, byte for byte; exits if not."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -140,7 +149,13 @@ def check_same_rows(tmp_path: Path, data: Path, labeler: str, n: int = 2000) -> 
     out_bare, out_pipeline = tmp_path / f"check-{labeler}-bare", tmp_path / f"check-{labeler}-pipeline"
     measured([sys.executable, BARE, str(head), labeler, provenance_of(cfg), str(out_bare)])
     measured([sys.executable, "-m", "prmflow", "run", str(cfg), "--output", str(out_pipeline)])
+    out_sorted = tmp_path / f"check-{labeler}-sorted"
+    measured([sys.executable, BARE, str(head), labeler, provenance_of(cfg), str(out_sorted), "--sorted", str(SHARDS)])
     for table in ("problems", "trajectories", "steps"):
+        for shard in sorted((out_pipeline / table).glob("*.parquet")):
+            if (out_sorted / table / shard.name).read_bytes() != shard.read_bytes():
+                raise SystemExit(f"bench/scale.py: the sorted bare loop's {table}/{shard.name} differs from the "
+                                 f"pipeline's ({load_config(cfg).name}, first {n} records)")
         key = [(ID_COLUMNS[table], "ascending")]
         bare = pq.read_table(f"{out_bare}-{table}.parquet").sort_by(key)
         shards = sorted((out_pipeline / table).glob("*.parquet"))
@@ -149,6 +164,7 @@ def check_same_rows(tmp_path: Path, data: Path, labeler: str, n: int = 2000) -> 
             raise SystemExit(f"bench/scale.py: the bare loop's {table} rows differ from the pipeline's "
                              f"({load_config(cfg).name}, first {n} records): it does not do the same work")
     shutil.rmtree(out_pipeline)
+    shutil.rmtree(out_sorted)
 
 
 def provenance_of(cfg: Path) -> str:
@@ -208,7 +224,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="20000", help="comma-separated trajectory counts")
     ap.add_argument("--labelers", default="exact,math")
-    ap.add_argument("--modes", default="bare,nobeam,1w,2w,2bare")
+    ap.add_argument("--modes", default="bare,sorted,nobeam,1w,2w,2bare")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved runs per mode; figures are medians")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -217,7 +233,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"# {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
           f"{STEPS} steps per trajectory; median of {args.repeat} interleaved runs per mode")
     print(f"{'trajectories':>12} {'labeler':>7} {'mode':>6} {'seconds':>9} {'step rows/s':>12} {'CPU s':>8}"
-          f" {'peak RSS MB':>12} {'vs bare':>8} {'CPU vs bare':>12} {'2 vs 1':>7}")
+          f" {'peak RSS MB':>12} {'vs bare':>8} {'CPU vs bare':>12} {'vs sorted':>10} {'2 vs 1':>7}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -235,6 +251,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         out = tmp_path / f"out-{labeler}-{n}-{mode}"
                         if mode == "bare":
                             cmd = [sys.executable, BARE, str(data), labeler, provenance, str(out)]
+                        elif mode == "sorted":
+                            cmd = [sys.executable, BARE, str(data), labeler, provenance, str(out), "--sorted", str(SHARDS)]
                         elif mode == "2bare":
                             cmd = [sys.executable, "-c", SIDE_BY_SIDE, BARE, str(data), labeler, provenance, str(out)]
                         elif mode == "nobeam":
@@ -255,14 +273,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     row[mode] = {"size": n, "labeler": labeler, "mode": mode, "seconds": seconds,
                                  "rows_per_s": rate, "cpu_seconds": cpu, "peak_rss_mb": peak / 2**20,
                                  "runs": [r[0] for r in runs[mode]]}
-                    vs_bare = cpu_vs_bare = "-"
+                    vs_bare = cpu_vs_bare = vs_sorted = "-"
+                    if "sorted" in row and mode in PIPELINE_MODES:
+                        vs_sorted = f"{rate / row['sorted']['rows_per_s']:.2f}"
                     if "bare" in row and mode not in ("bare", "2bare"):
                         vs_bare = f"{rate / row['bare']['rows_per_s']:.2f}"
                         cpu_vs_bare = f"{row['bare']['cpu_seconds'] / cpu:.2f}"
                     one = {"2w": "1w", "2bare": "bare"}.get(mode)  # the 2-process mode against its 1-process one
                     vs_1w = f"{rate / row[one]['rows_per_s']:.2f}" if one in row else "-"
                     print(f"{n:>12} {labeler:>7} {mode:>6} {seconds:>9.1f} {rate:>12.0f} {cpu:>8.1f}"
-                          f" {peak / 2**20:>12.0f} {vs_bare:>8} {cpu_vs_bare:>12} {vs_1w:>7}", flush=True)
+                          f" {peak / 2**20:>12.0f} {vs_bare:>8} {cpu_vs_bare:>12} {vs_sorted:>10} {vs_1w:>7}", flush=True)
                 results.extend(row.values())
     return results
 

@@ -33,7 +33,7 @@ def test_a_bare_loop_that_drops_a_field_is_caught(tmp_path, scale, monkeypatch):
     monkeypatch.setattr(scale, "BARE", str(broken))
     data = tmp_path / "synthetic.jsonl"
     scale.write_corpus(data, 40)
-    with pytest.raises(SystemExit, match="problems rows differ"):
+    with pytest.raises(SystemExit, match="bare loop.s problems"):
         scale.check_same_rows(tmp_path, data, "exact", n=30)
 
 
