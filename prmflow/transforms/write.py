@@ -424,7 +424,7 @@ def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: p
                 continue
             # sorted with the columns some piece has; those no piece has are added after, as nulls
             present = {name for t in pieces for name in t.column_names}
-            some = pa.schema([f for f in with_keys if f.name in present])
+            some = pa.schema([field for field in with_keys if field.name in present])
             merged = conform(pa.concat_tables([conform(t, some) for t in pieces]).sort_by(_sort_keys(order)), with_keys)
             del pieces
             kept, dropped = first_per_id(merged, order.key) if dedupe else (merged, merged.slice(0, 0))
