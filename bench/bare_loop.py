@@ -71,7 +71,10 @@ class Tables:
     def __init__(self, out: str) -> None:
         self.rows = {t: [] for t in WRITTEN}
         self.arrow = {t: [] for t in WRITTEN}
-        self.writers = {t: pq.ParquetWriter(f"{out}-{t}.parquet", TABLES[t][1], compression="zstd") for t in WRITTEN}
+        self.writers = self.open(out)
+
+    def open(self, out: str) -> dict:
+        return {t: pq.ParquetWriter(f"{out}-{t}.parquet", TABLES[t][1], compression="zstd") for t in WRITTEN}
 
     def add(self, problem_row: dict, trajectory_row: dict, step_rows: list[dict]) -> None:
         self.rows["problems"].append(problem_row)
@@ -84,7 +87,7 @@ class Tables:
             if rows and (force or len(rows) >= ARROW_ROWS):
                 arrow.append(pa.Table.from_pylist(rows, schema=TABLES[table][1]))
                 rows.clear()
-            if arrow and (force or sum(t.num_rows for t in arrow) >= WRITE_ROWS):
+            if self.writers and arrow and (force or sum(t.num_rows for t in arrow) >= WRITE_ROWS):
                 self.writers[table].write_table(pa.concat_tables(arrow))
                 arrow.clear()
 
@@ -103,14 +106,10 @@ class SortedTables(Tables):
 
     def __init__(self, out: str, num_shards: int) -> None:
         self.out, self.num_shards = out, num_shards
-        self.rows = {t: [] for t in WRITTEN}
-        self.arrow = {t: [] for t in WRITTEN}
+        super().__init__(out)
 
-    def spill(self, force: bool = False) -> None:
-        for table in WRITTEN:
-            if self.rows[table] and (force or len(self.rows[table]) >= ARROW_ROWS):
-                self.arrow[table].append(pa.Table.from_pylist(self.rows[table], schema=TABLES[table][1]))
-                self.rows[table].clear()
+    def open(self, out: str) -> dict:
+        return {}  # no file until close(): spill() only converts rows to Arrow
 
     def close(self) -> None:
         import pyarrow.compute as pc

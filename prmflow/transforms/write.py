@@ -165,11 +165,10 @@ class PartWriter:
     flush has a value in are left out of its parts (``_empty_columns``; the merge restores them).
     Each row carries the hidden ``READ_FILE``/``READ_INDEX`` keys (``read_key``)."""
 
-    def __init__(self, out_dir: str, table: str, schema: pa.Schema, id_column: str | RowOrder,
+    def __init__(self, out_dir: str, table: str, schema: pa.Schema, order: str | RowOrder,
                  num_shards: int) -> None:
         self.out_dir, self.table, self.schema = out_dir, table, part_schema(schema)
-        self.order = row_order(id_column)
-        self.id_column, self.num_shards = self.order.column, num_shards
+        self.order, self.num_shards = row_order(order), num_shards
         self.rows: list[dict] = []
         self.tables: list[pa.Table] = []
 
@@ -206,7 +205,7 @@ class PartWriter:
         table = pa.concat_tables(tables)  # chunked: take() gathers from the chunks, no copy first
         del tables
         table = table.drop_columns(self._empty_columns(table))
-        shards = shard_numbers(table[self.id_column], self.num_shards)
+        shards = shard_numbers(table[self.order.column], self.num_shards)
         keyed = table.append_column(_SHARD, pa.array(shards))
         table = table.take(pc.sort_indices(keyed, sort_keys=[(_SHARD, "ascending"), *_sort_keys(self.order)]))
         del keyed
@@ -215,7 +214,7 @@ class PartWriter:
             if n:
                 path = FileSystems.join(self.out_dir, PARTS_DIR, self.table, f"{shard:05d}-{uuid.uuid4().hex}.arrow")
                 written.append({"table": self.table, "shard": shard, "path": path, "rows": n,
-                                "bounds": write_part(path, table.slice(start, n), self.id_column)})
+                                "bounds": write_part(path, table.slice(start, n), self.order.column)})
                 start += n
         del table
         return_freed_memory()
@@ -287,13 +286,13 @@ def write_part(path: str, table: pa.Table, id_column: str) -> list[list[str]]:
 class WriteParts(beam.DoFn):
     """Rows of one table -> part files (``PartWriter``) -> one stats dict per part."""
 
-    def __init__(self, out_dir: str, table: str, schema: pa.Schema, id_column: str | RowOrder,
+    def __init__(self, out_dir: str, table: str, schema: pa.Schema, order: str | RowOrder,
                  num_shards: int) -> None:
         self.out_dir, self.table, self.schema = out_dir, table, schema
-        self.id_column, self.num_shards = id_column, num_shards
+        self.order, self.num_shards = order, num_shards
 
     def start_bundle(self) -> None:
-        self.writer = PartWriter(self.out_dir, self.table, self.schema, self.id_column, self.num_shards)
+        self.writer = PartWriter(self.out_dir, self.table, self.schema, self.order, self.num_shards)
 
     def process(self, row: dict):
         yield from self.writer.add(row)
@@ -404,11 +403,11 @@ def first_per_id(table: pa.Table, id_column: str) -> tuple[pa.Table, pa.Table]:
     return table.filter(pc.invert(dropped)), table.filter(dropped)
 
 
-def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: pa.Schema, id_column: str | RowOrder,
+def merge_shard(out_dir: str, table: str, shard: int, num_shards: int, schema: pa.Schema, order: str | RowOrder,
                 parts: list[dict], count_fn=None, dedupe: bool = True) -> dict:
     """Merge one shard's part files into ``table-SSSSS-of-NNNNN.parquet``; returns its stats, with
     ``tallies`` from ``count_fn(kept, dropped)`` (pyarrow tables) for the manifest."""
-    order = row_order(id_column)
+    order = row_order(order)
     mine = sorted((p for p in parts if p["table"] == table and p["shard"] == shard), key=lambda p: p["path"])
     passes = max(1, -(-sum(p["rows"] for p in mine) // MERGE_ROWS))
     with_keys = part_schema(schema)
