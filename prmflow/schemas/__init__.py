@@ -1,6 +1,6 @@
 """Record dataclasses and their explicit pyarrow schemas."""
 
-from prmflow.schemas.base import arrow_schema, column_docs, to_row
+from prmflow.schemas.base import arrow_schema, column_docs, json_column, to_columns, to_row
 from prmflow.schemas.dead_letter import DEAD_LETTER_SCHEMA, DeadLetter
 from prmflow.schemas.problem import PROBLEM_SCHEMA, Problem
 from prmflow.schemas.rollout import ROLLOUT_SCHEMA, START_STATE_SCHEMA, Rollout, StartState
@@ -21,5 +21,5 @@ TABLES = {
 __all__ = [
     "SCHEMA_VERSION", "TABLES", "Problem", "Trajectory", "StepLabel", "StartState", "Rollout", "DeadLetter",
     "PROBLEM_SCHEMA", "TRAJECTORY_SCHEMA", "STEP_LABEL_SCHEMA", "START_STATE_SCHEMA", "ROLLOUT_SCHEMA",
-    "DEAD_LETTER_SCHEMA", "arrow_schema", "column_docs", "to_row",
+    "DEAD_LETTER_SCHEMA", "arrow_schema", "column_docs", "json_column", "to_columns", "to_row",
 ]

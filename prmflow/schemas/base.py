@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import operator
 from typing import Any
 
 import pyarrow as pa
@@ -64,6 +65,11 @@ def _encoded(value: Any) -> str:
     return text
 
 
+def json_column(value: Any) -> Any:
+    """A JSON-encoded column's value as written: None, a string as it is, anything else as JSON."""
+    return value if value is None or isinstance(value, str) else _encoded(value)
+
+
 def to_row(record: Any) -> dict[str, Any]:
     """A record as a plain dict in column order (JSON-encoded columns serialised, sorted keys)."""
     row = {}
@@ -75,6 +81,27 @@ def to_row(record: Any) -> dict[str, Any]:
             value = list(value)
         row[name] = value
     return row
+
+
+def to_columns(records: list, cls: type) -> list[pa.Array]:
+    """``pa.Table.from_pylist([to_row(r) for r in records], schema)``'s columns, built a column at a
+    time from the records' attributes instead of through a dict per row: the same arrays, in about a
+    quarter of the time (``step_label_columns``). Raises UnicodeEncodeError on a lone surrogate, as
+    ``from_pylist`` does."""
+    fields = dataclasses.fields(cls)
+    if not records:
+        return [pa.array([], type=f.metadata[_ARROW]) for f in fields]
+    names = [name for name, _ in _columns(cls)]
+    if len(names) == 1:
+        values = [[getattr(r, names[0]) for r in records]]
+    else:
+        values = list(zip(*map(operator.attrgetter(*names), records), strict=True))  # a tuple per column
+    out = []
+    for f, (_, encoded), column in zip(fields, _columns(cls), values, strict=True):
+        if encoded:
+            column = [json_column(v) for v in column]
+        out.append(pa.array(column, type=f.metadata[_ARROW]))
+    return out
 
 
 def column_docs(cls: type) -> list[tuple[str, str, str]]:

@@ -6,18 +6,19 @@ import dataclasses
 import logging
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.transforms.window import GlobalWindows
 
 from prmflow.config import OutcomeConfig
 from prmflow.core.segment import SegmentConfig
-from prmflow.core.trajectories import from_draft, step_label_rows, with_outcome
+from prmflow.core.trajectories import from_draft, step_label_columns, step_label_rows, with_outcome
 from prmflow.domains import attach_gold
 from prmflow.labelers.outcome import reference_of
-from prmflow.schemas import Problem, Trajectory, to_row
+from prmflow.schemas import TABLES, Problem, Trajectory, to_columns, to_row
 from prmflow.sources import BadRecord, Parsed, normalise_prompt
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, BundleCounts, count, dead_letter
 from prmflow.transforms.progress import Progress
-from prmflow.transforms.write import read_key
+from prmflow.transforms.write import _arrow, part_schema, read_key, read_key_columns
 
 log = logging.getLogger("prmflow")
 
@@ -175,3 +176,35 @@ def step_rows(item: tuple[Problem, Trajectory], provenance: dict):
     for row in step_label_rows(trajectory, provenance):
         row.update(key)
         yield row
+
+
+# The same rows as Arrow tables (the part writers' schema, read-order keys included), built a column
+# at a time from a batch of records (``to_columns``, ``step_label_columns``): the streamed import's
+# rows, where dicts and their conversion were a third of a run. A batch with a lone surrogate in
+# some text goes the dict way (``_arrow`` writes U+FFFD in its place).
+
+PART_SCHEMAS = {table: part_schema(TABLES[table][1]) for table in ("problems", "trajectories", "steps")}
+
+
+def problem_table(problems: list[Problem]) -> pa.Table:
+    schema = PART_SCHEMAS["problems"]
+    try:
+        return pa.Table.from_arrays([*to_columns(problems, Problem), *read_key_columns(problems)], schema=schema)
+    except UnicodeEncodeError:
+        return _arrow([problem_row(p) for p in problems], schema)
+
+
+def graded_tables(items: list[tuple[Problem, Trajectory]], provenance: dict) -> tuple[pa.Table, pa.Table]:
+    """(trajectories, steps) of ``items``: the rows of ``trajectory_row`` and ``step_rows``."""
+    schemas = PART_SCHEMAS["trajectories"], PART_SCHEMAS["steps"]
+    try:
+        trajectories = [t for _, t in items]
+        columns = to_columns(trajectories, Trajectory)
+        keys = read_key_columns([p for p, _ in items])
+        steps, owner = step_label_columns(trajectories, provenance, columns)
+        owner = pa.array(owner)
+        return (pa.Table.from_arrays([*columns, *keys], schema=schemas[0]),
+                pa.Table.from_arrays([*steps, *(key.take(owner) for key in keys)], schema=schemas[1]))
+    except UnicodeEncodeError:
+        return (_arrow([trajectory_row(item) for item in items], schemas[0]),
+                _arrow([row for item in items for row in step_rows(item, provenance)], schemas[1]))

@@ -28,12 +28,11 @@ from prmflow.schemas import TABLES, to_row
 from prmflow.sources import FileCount, Parsed, arith_raw_records
 from prmflow.transforms.dead_letters import BundleCounts
 from prmflow.transforms.label import (
+    graded_tables,
     join_reference,
     label_batch,
-    problem_row,
+    problem_table,
     segment_one,
-    step_rows,
-    trajectory_row,
     with_gold,
 )
 from prmflow.transforms.progress import Progress
@@ -43,6 +42,10 @@ from prmflow.transforms.write import PartWriter, RowOrder
 TALLIES = "tallies"
 IMPORT_TABLES = ("problems", "trajectories", "steps", "dead_letters")
 YOUNG_GC_THRESHOLD = 20_000
+# Problems, and graded trajectories, become Arrow tables this many at a time (``problem_table``,
+# ``graded_tables``). 50k synthetic records (250k steps) built in batches of 64, 1,000 and 5,000:
+# 1.6, 0.9 and 1.1 CPU s; as dict rows 3.2-4.0 s (the smallest batches fastest, in the CPU's caches).
+TABLE_ROWS = 1_000
 
 
 @contextlib.contextmanager
@@ -95,9 +98,11 @@ class ImportShare(beam.DoFn):
     def _import(self, element, references: dict | None):
         name, counts, tallies = self.spec.source_name, BundleCounts(), {}
         spec, segment, max_steps, batch_size = self.spec, self.segment, self.limits.max_steps, self.batch_size
-        add_problem = self.writers["problems"].add
+        writers = self.writers
         parts: list[dict] = []
         batch: list = []
+        problems: list = []  # parsed, waiting to become a table
+        graded: list = []  # (problem, trajectory) graded, waiting to become tables
         # the per-record tallies are summed in these locals and added once at the end, not with a
         # call (and a generator, for the byte span) per record
         read = parsed_n = dead_n = 0
@@ -111,12 +116,21 @@ class ImportShare(beam.DoFn):
             parts.extend(self.writers["dead_letters"].add(to_row(letter)))
 
         def grade() -> None:
-            add_trajectory, add_steps = self.writers["trajectories"].add, self.writers["steps"].add_many
-            for item in label_batch(self.labeler, self.outcome.labeler, batch, counts):
-                parts.extend(add_trajectory(trajectory_row(item)))
-                parts.extend(add_steps(step_rows(item, self.provenance)))
+            graded.extend(label_batch(self.labeler, self.outcome.labeler, batch, counts))
             self.progress.tick(len(batch))
             batch.clear()
+            if len(graded) >= TABLE_ROWS:
+                to_tables()
+
+        def to_tables() -> None:
+            if problems:
+                parts.extend(writers["problems"].add_table(problem_table(problems)))
+                problems.clear()
+            if graded:
+                trajectories, steps = graded_tables(graded, self.provenance)
+                parts.extend(writers["trajectories"].add_table(trajectories))
+                parts.extend(writers["steps"].add_table(steps))
+                graded.clear()
 
         for item in self._items(element):
             if isinstance(item, FileCount):
@@ -136,7 +150,10 @@ class ImportShare(beam.DoFn):
             if references is not None:
                 parsed = join_reference(parsed, references)
             problem = parsed.problem
-            parts.extend(add_problem(problem_row(problem)))
+            problems.append(problem)
+            if len(problems) >= TABLE_ROWS:
+                parts.extend(writers["problems"].add_table(problem_table(problems)))
+                problems.clear()
             solutions[problem.source] = solutions.get(problem.source, 0) + len(parsed.drafts)
             for out in segment_one(parsed, segment, max_steps, counts):
                 if isinstance(out, tuple):
@@ -150,6 +167,7 @@ class ImportShare(beam.DoFn):
                 parts.clear()
         if batch:
             grade()
+        to_tables()
         yield from parts
         if read and spec.format != "arith":  # as ReadRawRecords: the Beam counter counts rows of files
             counts("records_read", read)

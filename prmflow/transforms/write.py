@@ -113,6 +113,12 @@ def read_key(problem) -> dict:
     }
 
 
+def read_key_columns(problems: list) -> list[pa.Array]:
+    """``read_key`` of each problem, as the two hidden columns."""
+    return [pa.array(["1" if p.source_file is None else "0" + p.source_file for p in problems], pa.string()),
+            pa.array([_LAST if p.source_index is None else p.source_index for p in problems], pa.int64())]
+
+
 def part_schema(schema: pa.Schema) -> pa.Schema:
     return schema.append(pa.field(READ_FILE, pa.string())).append(pa.field(READ_INDEX, pa.int64()))
 
@@ -182,6 +188,16 @@ class PartWriter:
         self.rows.extend(rows)
         if len(self.rows) >= ARROW_ROWS:
             return self._spill()
+        return []
+
+    def add_table(self, table: pa.Table) -> list[dict]:
+        """Rows already in Arrow, in the part schema (``part_schema``: the table's, with the hidden keys)."""
+        if not table.schema.equals(self.schema):
+            raise ValueError(f"{self.table}: rows in schema {table.schema} are not the part schema {self.schema}")
+        if table.num_rows:
+            self.tables.append(table)
+            if sum(t.num_rows for t in self.tables) + len(self.rows) >= PART_ROWS:
+                return self._spill()
         return []
 
     def close(self) -> list[dict]:

@@ -128,6 +128,22 @@ def test_add_many_writes_what_add_writes(tmp_path, monkeypatch):
     assert merged(tmp_path / "one", parts_one, shards) == merged(tmp_path / "many", parts_many, shards)
 
 
+def test_add_table_writes_what_add_writes(tmp_path, monkeypatch):
+    monkeypatch.setattr(write, "ARROW_ROWS", 4)
+    monkeypatch.setattr(write, "PART_ROWS", 9)
+    rows, shards = corpus(40), 3
+    one = write.PartWriter(str(tmp_path / "one"), "t", SCHEMA, "row_id", shards)
+    parts_one = [p for r in rows for p in one.add(r)] + one.close()
+    tables = write.PartWriter(str(tmp_path / "tables"), "t", SCHEMA, "row_id", shards)
+    parts = [p for k in range(0, len(rows), 6)
+             for p in tables.add_table(pa.Table.from_pylist(rows[k:k + 6], schema=write.part_schema(SCHEMA)))]
+    parts += tables.add(rows[0]) + tables.close()  # dict rows and tables mix in one writer
+    assert len(parts) > shards
+    assert merged(tmp_path / "one", parts_one, shards) == merged(tmp_path / "tables", parts, shards)
+    with pytest.raises(ValueError, match="not the part schema"):
+        tables.add_table(pa.Table.from_pylist(rows[:2], schema=write.part_schema(SCHEMA)).drop_columns(["source"]))
+
+
 STEP_SCHEMA = pa.schema([("step_id", pa.string()), ("trajectory_id", pa.string()), ("step_index", pa.int64()),
                          ("value", pa.int64())])
 

@@ -38,3 +38,37 @@ def test_parse_segment_label_with_dead_letters():
         )
         assert_that(dead | beam.Map(lambda d: (d.location, d.reason, d.stage)), equal_to([(2, "bad_json", "parse")]), label="dead")
         assert_that(seg_dead, equal_to([]), label="seg_dead")
+
+
+def test_graded_tables_are_the_dict_rows_and_write_a_lone_surrogate_as_they_do():
+    """``problem_table``/``graded_tables`` (the streamed import's columnar rows) equal the dict rows
+    converted; a batch with a lone surrogate in a step goes the dict way, U+FFFD in its place."""
+    from prmflow.schemas import Problem, Trajectory
+    from prmflow.transforms.label import (
+        PART_SCHEMAS,
+        graded_tables,
+        problem_row,
+        problem_table,
+        step_rows,
+        trajectory_row,
+    )
+    from prmflow.transforms.write import _arrow
+
+    def item(k: int, step: str) -> tuple:
+        problem = Problem(problem_id=f"{k:016x}", source="s", domain="math", prompt=f"q{k}",
+                          source_file=None if k % 2 else "a.jsonl", source_index=None if k % 3 else k,
+                          metadata={"id": k} if k % 2 else None)
+        steps = (step, f"so {k}")
+        return problem, Trajectory(trajectory_id=f"{k + 100:016x}", problem_id=problem.problem_id, source="s",
+                                   domain="math", origin="imported", text="\n".join(steps), steps=steps,
+                                   step_spans=((0, 1), (2, 3)), step_segments=("response", "response"),
+                                   outcome=k % 2 * 1.0, gold_step_labels=(1.0, None) if k % 2 else None)
+
+    provenance = {"config": "c"}
+    for items in ([item(k, f"step {k}") for k in range(6)], [item(0, "ok"), item(1, "bad \ud800")]):
+        trajectories, steps = graded_tables(items, provenance)
+        assert trajectories.equals(_arrow([trajectory_row(i) for i in items], PART_SCHEMAS["trajectories"]))
+        assert steps.equals(_arrow([r for i in items for r in step_rows(i, provenance)], PART_SCHEMAS["steps"]))
+        problems = [p for p, _ in items]
+        assert problem_table(problems).equals(_arrow([problem_row(p) for p in problems], PART_SCHEMAS["problems"]))
+    assert "bad \ufffd" in steps["step_text"].to_pylist()

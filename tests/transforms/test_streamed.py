@@ -11,6 +11,7 @@ import yaml
 
 from prmflow.pipelines import label
 from prmflow.schemas import TABLES
+from prmflow.transforms import streamed as streamed_import
 from prmflow.transforms.streamed import YOUNG_GC_THRESHOLD, import_gc
 
 
@@ -25,7 +26,11 @@ def test_import_gc_is_scoped_to_the_share():
     assert gc.get_threshold() == before
 
 
-def test_arith_import_equals_the_per_stage_graph(tmp_path, monkeypatch):
+@pytest.mark.parametrize("table_rows", [7, 1000])
+def test_arith_import_equals_the_per_stage_graph(tmp_path, monkeypatch, table_rows):
+    """The streamed import builds its rows as Arrow columns, TABLE_ROWS records at a time; the
+    per-stage graph as dicts: the shards are the same bytes."""
+    monkeypatch.setattr(streamed_import, "TABLE_ROWS", table_rows)
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"name": "ar", "inputs": [{"name": "a", "format": "arith", "count": 40, "seed": 5}],
                                    "outcome": {"labeler": "math"}, "output": {"num_shards": 2}}))
