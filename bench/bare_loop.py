@@ -6,9 +6,11 @@ problem, trajectory and step rows as the pipeline (``bench/scale.py`` checks the
 writes the three tables with pyarrow. It converts rows to Arrow every 5,000 and makes no full
 garbage collections, as the pipeline's import does (``transforms/streamed.py`` ``import_gc``,
 ``transforms/write.py``): a list of 50,000 dicts converts about 1.5x slower, since it no longer sits
-in the CPU's caches. What it does not do, and the pipeline does: shard and sort the rows by id (an
-external sort through part files), drop duplicate ids, check every record for dead letters, account
-for every byte and line read.
+in the CPU's caches. It builds its rows as a plain script does, as dicts (with the pipeline's dict-row
+builders, ``to_row`` and ``step_label_rows``); the pipeline builds Arrow columns straight from the
+records instead (``to_columns``, ``step_label_columns``), which ``--sorted`` does too. What it does not do, and
+the pipeline does: shard and sort the rows by id (an external sort through part files), drop
+duplicate ids, check every record for dead letters, account for every byte and line read.
 
     python bench/bare_loop.py DATA LABELER PROVENANCE_JSON OUT [SPLIT SPLITS] [--sorted N]
 
@@ -29,14 +31,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prmflow.core.segment import SegmentConfig, segment
-from prmflow.core.trajectories import from_segmentation, step_label_rows, with_outcome
+from prmflow.core.trajectories import from_segmentation, step_label_columns, step_label_rows, with_outcome
 from prmflow.ids import content_id
 from prmflow.labelers.outcome import make_outcome_labeler
-from prmflow.schemas import TABLES, Problem, Trajectory, to_row
+from prmflow.schemas import TABLES, Problem, Trajectory, to_columns, to_row
 
 WRITTEN = ("problems", "trajectories", "steps")  # what the pipeline writes for these inputs
 BATCH = 64
 ARROW_ROWS, WRITE_ROWS = 5_000, 50_000
+TABLE_ROWS = 1_000  # --sorted: graded records built into Arrow columns this many at a time, as the pipeline
 SEGMENT = SegmentConfig()
 
 
@@ -65,6 +68,16 @@ def rows_of(problem: Problem, trajectory: Trajectory, provenance: dict) -> tuple
     return to_row(problem), to_row(trajectory), step_label_rows(trajectory, provenance)
 
 
+def tables_of(items: list[tuple[Problem, Trajectory]], provenance: dict) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The same rows as ``rows_of``, as Arrow tables built a column at a time (the pipeline's
+    ``to_columns`` and ``step_label_columns``)."""
+    trajectories = [t for _, t in items]
+    columns = to_columns(trajectories, Trajectory)
+    steps, _ = step_label_columns(trajectories, provenance, columns)
+    return tuple(pa.Table.from_arrays(c, schema=TABLES[t][1]) for t, c in
+                 zip(WRITTEN, (to_columns([p for p, _ in items], Problem), columns, steps), strict=True))
+
+
 class Tables:
     """Rows -> Arrow every ARROW_ROWS -> one Parquet file per table, written every WRITE_ROWS."""
 
@@ -80,6 +93,10 @@ class Tables:
         self.rows["problems"].append(problem_row)
         self.rows["trajectories"].append(trajectory_row)
         self.rows["steps"].extend(step_rows)
+
+    def add_tables(self, tables: tuple[pa.Table, ...]) -> None:
+        for table, rows in zip(WRITTEN, tables, strict=True):
+            self.arrow[table].append(rows)
 
     def spill(self, force: bool = False) -> None:
         for table in WRITTEN:
@@ -98,7 +115,8 @@ class Tables:
 
 
 class SortedTables(Tables):
-    """The pipeline's deliverable built in memory (``--sorted N``): each table sorted by its order
+    """The pipeline's deliverable built in memory (``--sorted N``), its rows built as the pipeline
+    builds them (Arrow columns, TABLE_ROWS records at a time: ``tables_of``): each table sorted by its order
     (``pipelines.label.ORDERS``; a stable sort, so equal keys keep their read order), one row per id
     (the first read), rows to shard ``int(id, 16) % N``, written with the shards' Parquet options in
     row groups of the same size. The pipeline sorts through part files instead, so that its memory
@@ -158,9 +176,17 @@ def main(argv: list[str]) -> None:
     saved = gc.get_threshold()
     gc.set_threshold(20000, saved[1], 1 << 30)  # as import_gc
 
-    def flush() -> None:
-        for p, t in graded(labeler, batch):
-            tables.add(*rows_of(p, t, provenance))
+    done: list = []  # --sorted: graded, waiting to become tables
+
+    def flush(last: bool = False) -> None:
+        if num_shards is None:
+            for p, t in graded(labeler, batch):
+                tables.add(*rows_of(p, t, provenance))
+        else:
+            done.extend(graded(labeler, batch))
+            if done and (last or len(done) >= TABLE_ROWS):
+                tables.add_tables(tables_of(done, provenance))
+                done.clear()
         batch.clear()
         tables.spill()
 
@@ -172,7 +198,7 @@ def main(argv: list[str]) -> None:
             batch.append((problem, trajectory_of(problem, solution)))
             if len(batch) == BATCH:
                 flush()
-    flush()
+    flush(last=True)
     tables.close()
     labeler.close()
     gc.set_threshold(*saved)  # bench/breakdown.py calls this in its own process
