@@ -20,6 +20,7 @@ from prmflow.schemas import (
     to_columns,
     to_row,
 )
+from prmflow.schemas.base import replace
 from prmflow.sources.base import BadRecord, Draft
 
 
@@ -77,7 +78,7 @@ def from_draft(problem: Problem, draft: Draft, config: SegmentConfig, max_steps:
 
 
 def with_outcome(trajectory: Trajectory, outcome: Outcome) -> Trajectory:
-    return dataclasses.replace(
+    return replace(
         trajectory,
         outcome=outcome.value,
         outcome_source=outcome.source,

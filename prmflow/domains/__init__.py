@@ -7,9 +7,8 @@ arithmetic word problems). Subpackages are pure Python so Beam workers import th
 
 from __future__ import annotations
 
-import dataclasses
-
 from prmflow.schemas import Problem, Trajectory
+from prmflow.schemas.base import replace
 
 
 def _arith_gold(problem: Problem, trajectory: Trajectory) -> Trajectory | None:
@@ -19,7 +18,7 @@ def _arith_gold(problem: Problem, trajectory: Trajectory) -> Trajectory | None:
     if arith is None:
         return None
     result = gold_of(arith, list(trajectory.steps))
-    return dataclasses.replace(
+    return replace(
         trajectory,
         gold_step_labels=tuple(result.float_labels),
         gold_first_error=result.first_error_index,

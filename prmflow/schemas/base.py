@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import operator
 from typing import Any
@@ -29,6 +30,66 @@ def col(arrow_type: pa.DataType, doc: str, *, default: Any = dataclasses.MISSING
     if isinstance(default, (list, dict)):
         raise TypeError("mutable defaults are not allowed; use None")
     return dataclasses.field(default=default, metadata=meta)
+
+
+_FACTORY = object()  # a fast_init parameter left to its default_factory
+
+
+def fast_init(cls: type) -> type:
+    """Give a frozen dataclass an ``__init__`` that stores its fields straight into the instance's
+    ``__dict__``, with the signature, defaults, default factories and ``__post_init__`` call of the
+    one ``dataclass`` wrote. That one sets each field through ``object.__setattr__`` (the frozen
+    class's own refuses): a Trajectory took 6.4 µs to make, and making records was about a sixth
+    of an import. Apply it on top of ``@dataclass(frozen=True)``; fields must be plain ones."""
+    params, body, env = [], [], {"_FACTORY": _FACTORY, "__name__": cls.__module__}
+    for f in cls.__dataclass_fields__.values():
+        if f._field_type is not dataclasses._FIELD:  # ClassVar, InitVar
+            if f._field_type is dataclasses._FIELD_CLASSVAR:
+                continue
+            raise TypeError(f"fast_init: {cls.__name__}.{f.name} is not a plain field")
+        if not f.init or f.kw_only:
+            raise TypeError(f"fast_init: {cls.__name__}.{f.name} is init=False or keyword-only")
+        if f.default is not dataclasses.MISSING:
+            env[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+            body.append(f"    d[{f.name!r}] = {f.name}")
+        elif f.default_factory is not dataclasses.MISSING:
+            env[f"_factory_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=_FACTORY")
+            body.append(f"    d[{f.name!r}] = _factory_{f.name}() if {f.name} is _FACTORY else {f.name}")
+        else:
+            params.append(f.name)
+            body.append(f"    d[{f.name!r}] = {f.name}")
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()")
+    source = f"def __init__(self, {', '.join(params)}):\n    d = self.__dict__\n" + "\n".join(body) + "\n"
+    exec(source, env)  # noqa: S102 - generated from the class's own field names, as dataclasses does
+    init = env["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    init.__signature__ = inspect.signature(cls.__init__)  # annotations and <factory> defaults, for help()
+    cls.__init__ = init
+    cls.__fast_fields__ = frozenset(f.name for f in dataclasses.fields(cls))
+    return cls
+
+
+def replace(record: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` for a ``fast_init`` record, without building every argument again:
+    a copy of its ``__dict__`` with ``changes`` (13 µs -> about 1.5 µs for a Trajectory)."""
+    cls = type(record)
+    names = cls.__dict__.get("__fast_fields__")
+    if names is None:
+        return dataclasses.replace(record, **changes)
+    unknown = changes.keys() - names
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+    new = object.__new__(cls)
+    d = new.__dict__
+    d.update(record.__dict__)
+    d.update(changes)
+    if hasattr(cls, "__post_init__"):
+        new.__post_init__()
+    return new
 
 
 def arrow_schema(cls: type, table: str) -> pa.Schema:

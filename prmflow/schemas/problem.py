@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from prmflow.schemas.base import arrow_schema, col
+from prmflow.schemas.base import arrow_schema, col, fast_init
 
 
+@fast_init
 @dataclass(frozen=True)
 class Problem:
     problem_id: str = col(pa.string(), "content hash of (source, prompt)")

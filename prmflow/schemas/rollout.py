@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from prmflow.schemas.base import arrow_schema, col
+from prmflow.schemas.base import arrow_schema, col, fast_init
 
 
+@fast_init
 @dataclass(frozen=True)
 class StartState:
     start_state_id: str = col(pa.string(), "content hash of (trajectory_id, k, char_end)")
@@ -30,6 +31,7 @@ class StartState:
     cached_prompt_tokens: int | None = col(pa.int64(), "prompt tokens served from the prefix cache", default=None)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Rollout:
     rollout_id: str = col(pa.string(), "content hash of (start_state_id, index, seed)")

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from prmflow.schemas.base import arrow_schema, col
+from prmflow.schemas.base import arrow_schema, col, fast_init
 from prmflow.schemas.version import SCHEMA_VERSION
 
 
+@fast_init
 @dataclass(frozen=True)
 class StepLabel:
     step_id: str = col(pa.string(), "content hash of (trajectory_id, step_index)")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prmflow.schemas import Problem
+from prmflow.schemas.base import fast_init
 
 
 class BadRecord(ValueError):
@@ -28,6 +29,7 @@ class BadRecord(ValueError):
         return BadRecord, (self.reason, self.detail)
 
 
+@fast_init
 @dataclass(frozen=True)
 class RawRecord:
     """One row as read: where it came from, and its text (None when it failed to decode or parse)."""
@@ -46,6 +48,7 @@ class RawRecord:
     (Parquet, generated inputs). Spans plus separators must add up to the file's bytes."""
 
 
+@fast_init
 @dataclass(frozen=True)
 class Draft:
     """An imported solution before segmentation: either text or already-split steps, plus gold."""
@@ -61,6 +64,7 @@ class Draft:
     metadata: dict | None = None
 
 
+@fast_init
 @dataclass(frozen=True)
 class Parsed:
     problem: Problem

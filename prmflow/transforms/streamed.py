@@ -3,8 +3,10 @@
 An import-and-grade run (``pipelines.label.streams``: no engine stage, nothing that groups rows)
 does for each record what the per-stage DoFns of an engine run do, by calling the same functions:
 read (``share_items``), parse (``parse_one``), join references, segment (``segment_one``), attach
-gold (``with_gold``), grade in batches (``label_batch``), build the problem, trajectory, step and
-dead-letter rows, and buffer them in part writers (``PartWriter``). It does it in one DoFn whose
+gold (``with_gold``), grade in batches (``label_batch``), build the problem, trajectory and step
+rows as Arrow tables TABLE_ROWS records at a time (``problem_table``, ``graded_tables``: the rows
+the per-stage graph builds as dicts, a column at a time) and the dead-letter rows as dicts, and
+buffer them in part writers (``PartWriter``). It does it in one DoFn whose
 element is a whole share of a file, so Beam dispatches, encodes and counts one element per share
 instead of about ten per record: on a 2-core machine that per-record dispatch was a fifth of an
 import run. Counters are summed per share and reported once (``BundleCounts``); the manifest's

@@ -116,12 +116,16 @@ def test_write_parts_is_the_part_writer_in_a_dofn(tmp_path, monkeypatch):
     assert list(fn.finish_bundle()) == []  # an empty bundle writes nothing
 
 
+def one_at_a_time(out_dir, rows: list[dict], shards: int) -> list[dict]:
+    one = write.PartWriter(str(out_dir), "t", SCHEMA, "row_id", shards)
+    return [p for r in rows for p in one.add(r)] + one.close()
+
+
 def test_add_many_writes_what_add_writes(tmp_path, monkeypatch):
     monkeypatch.setattr(write, "ARROW_ROWS", 4)
     monkeypatch.setattr(write, "PART_ROWS", 9)
     rows, shards = corpus(40), 3
-    one = write.PartWriter(str(tmp_path / "one"), "t", SCHEMA, "row_id", shards)
-    parts_one = [p for r in rows for p in one.add(r)] + one.close()
+    parts_one = one_at_a_time(tmp_path / "one", rows, shards)
     many = write.PartWriter(str(tmp_path / "many"), "t", SCHEMA, "row_id", shards)
     parts_many = [p for k in range(0, len(rows), 5) for p in many.add_many(iter(rows[k:k + 5]))] + many.close()
     assert len(parts_many) > shards  # flushed along the way, not only at close
@@ -132,16 +136,15 @@ def test_add_table_writes_what_add_writes(tmp_path, monkeypatch):
     monkeypatch.setattr(write, "ARROW_ROWS", 4)
     monkeypatch.setattr(write, "PART_ROWS", 9)
     rows, shards = corpus(40), 3
-    one = write.PartWriter(str(tmp_path / "one"), "t", SCHEMA, "row_id", shards)
-    parts_one = [p for r in rows for p in one.add(r)] + one.close()
+    parts_one = one_at_a_time(tmp_path / "one", rows + rows[:1], shards)
     tables = write.PartWriter(str(tmp_path / "tables"), "t", SCHEMA, "row_id", shards)
-    parts = [p for k in range(0, len(rows), 6)
-             for p in tables.add_table(pa.Table.from_pylist(rows[k:k + 6], schema=write.part_schema(SCHEMA)))]
+    schema = write.part_schema(SCHEMA)
+    parts = [p for k in range(0, len(rows), 6) for p in tables.add_table(pa.Table.from_pylist(rows[k:k + 6], schema=schema))]
     parts += tables.add(rows[0]) + tables.close()  # dict rows and tables mix in one writer
     assert len(parts) > shards
     assert merged(tmp_path / "one", parts_one, shards) == merged(tmp_path / "tables", parts, shards)
     with pytest.raises(ValueError, match="not the part schema"):
-        tables.add_table(pa.Table.from_pylist(rows[:2], schema=write.part_schema(SCHEMA)).drop_columns(["source"]))
+        tables.add_table(pa.Table.from_pylist(rows[:2], schema=schema).drop_columns(["source"]))
 
 
 STEP_SCHEMA = pa.schema([("step_id", pa.string()), ("trajectory_id", pa.string()), ("step_index", pa.int64()),
