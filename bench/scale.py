@@ -12,10 +12,13 @@ answer; half of the answers wrong) go through
   which flattered the ratio. Before the timed runs, its three tables on the first 2,000 records are
   checked against the pipeline's shards, row for row (``check_same_rows``); until the third session
   of 2026-11-30 its problem rows lacked the source's id (``metadata``) and its step rows carried a
-  shorter provenance, so it did a little less work than the pipeline;
-- ``sorted``: the bare loop delivering what the pipeline delivers (``bench/bare_loop.py --sorted``):
-  every table sorted (steps by trajectory, then step), one row per id, in the same shards, written
-  the same way; checked byte for byte against the pipeline's shards on the first 2,000 records. It
+  shorter provenance, so it did a little less work than the pipeline. It builds its rows as dicts,
+  as a plain script does; since 2026-12-01 the pipeline's import builds Arrow columns straight from
+  the records instead (``to_columns``, ``step_label_columns``), which is cheaper;
+- ``sorted``: the bare loop delivering what the pipeline delivers (``bench/bare_loop.py --sorted``),
+  its rows built with the pipeline's columnar builders: every table sorted (steps by trajectory, then
+  step), one row per id, in the same shards, written the same way; checked byte for byte against the
+  pipeline's shards on the first 2,000 records. It
   sorts in memory, holding every row to the end, where the pipeline sorts through part files so
   that its memory stays flat; it also imports Beam (the shard writer's module), about a second;
 - ``pipeline 1w`` / ``pipeline 2w``: ``prmflow run`` on FnApiRunner with 1 worker, and with 2 worker
