@@ -42,11 +42,12 @@ def fast_init(cls: type) -> type:
     class's own refuses): a Trajectory took 6.4 µs to make, and making records was about a sixth
     of an import. Apply it on top of ``@dataclass(frozen=True)``; fields must be plain ones."""
     params, body, env = [], [], {"_FACTORY": _FACTORY, "__name__": cls.__module__}
-    for f in cls.__dataclass_fields__.values():
-        if f._field_type is not dataclasses._FIELD:  # ClassVar, InitVar
-            if f._field_type is dataclasses._FIELD_CLASSVAR:
-                continue
-            raise TypeError(f"fast_init: {cls.__name__}.{f.name} is not a plain field")
+    fields = dataclasses.fields(cls)  # ClassVars and InitVars are not fields
+    signature = inspect.signature(cls.__init__)
+    extra = [name for name in list(signature.parameters)[1:] if name not in {f.name for f in fields}]
+    if extra:
+        raise TypeError(f"fast_init: {cls.__name__}.{extra[0]} is not a plain field (an InitVar?)")
+    for f in fields:
         if not f.init or f.kw_only:
             raise TypeError(f"fast_init: {cls.__name__}.{f.name} is init=False or keyword-only")
         if f.default is not dataclasses.MISSING:
@@ -67,9 +68,9 @@ def fast_init(cls: type) -> type:
     init = env["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = cls.__init__.__doc__
-    init.__signature__ = inspect.signature(cls.__init__)  # annotations and <factory> defaults, for help()
+    init.__signature__ = signature  # annotations and <factory> defaults, for help()
     cls.__init__ = init
-    cls.__fast_fields__ = frozenset(f.name for f in dataclasses.fields(cls))
+    cls.__fast_fields__ = frozenset(f.name for f in fields)
     return cls
 
 
