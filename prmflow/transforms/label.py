@@ -18,7 +18,7 @@ from prmflow.schemas import TABLES, Problem, Trajectory, to_columns, to_row
 from prmflow.sources import BadRecord, Parsed, normalise_prompt
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, BundleCounts, count, dead_letter
 from prmflow.transforms.progress import Progress
-from prmflow.transforms.write import _arrow, part_schema, read_key, read_key_columns
+from prmflow.transforms.write import part_schema, read_key, read_key_columns, rows_table
 
 log = logging.getLogger("prmflow")
 
@@ -181,7 +181,7 @@ def step_rows(item: tuple[Problem, Trajectory], provenance: dict):
 # The same rows as Arrow tables (the part writers' schema, read-order keys included), built a column
 # at a time from a batch of records (``to_columns``, ``step_label_columns``): the streamed import's
 # rows, where dicts and their conversion were a third of a run. A batch with a lone surrogate in
-# some text goes the dict way (``_arrow`` writes U+FFFD in its place).
+# some text goes the dict way (``rows_table`` writes U+FFFD in its place).
 
 PART_SCHEMAS = {table: part_schema(TABLES[table][1]) for table in ("problems", "trajectories", "steps")}
 
@@ -191,7 +191,7 @@ def problem_table(problems: list[Problem]) -> pa.Table:
     try:
         return pa.Table.from_arrays([*to_columns(problems, Problem), *read_key_columns(problems)], schema=schema)
     except UnicodeEncodeError:
-        return _arrow([problem_row(p) for p in problems], schema)
+        return rows_table([problem_row(p) for p in problems], schema)
 
 
 def graded_tables(items: list[tuple[Problem, Trajectory]], provenance: dict) -> tuple[pa.Table, pa.Table]:
@@ -206,5 +206,5 @@ def graded_tables(items: list[tuple[Problem, Trajectory]], provenance: dict) -> 
         return (pa.Table.from_arrays([*columns, *keys], schema=schemas[0]),
                 pa.Table.from_arrays([*steps, *(key.take(owner) for key in keys)], schema=schemas[1]))
     except UnicodeEncodeError:
-        return (_arrow([trajectory_row(item) for item in items], schemas[0]),
-                _arrow([row for item in items for row in step_rows(item, provenance)], schemas[1]))
+        return (rows_table([trajectory_row(item) for item in items], schemas[0]),
+                rows_table([row for item in items for row in step_rows(item, provenance)], schemas[1]))

@@ -68,7 +68,7 @@ def shard_path(out_dir: str, table: str, shard: int, num_shards: int) -> str:
 
 def write_rows(path: str, rows: list[dict], schema: pa.Schema) -> dict:
     """Write one Parquet file atomically; returns its stats for the manifest."""
-    table = _arrow(rows, schema)
+    table = rows_table(rows, schema)
     tmp = path + ".tmp"
     with FileSystems.create(tmp) as f:
         pq.write_table(table, f, **parquet_options(schema))
@@ -150,7 +150,8 @@ def _sort_keys(order: str | RowOrder) -> list[tuple[str, str]]:
             (READ_FILE, "ascending"), (READ_INDEX, "ascending")]
 
 
-def _arrow(rows: list[dict], schema: pa.Schema) -> pa.Table:
+def rows_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Dict rows as a table of ``schema``; a lone surrogate in some text is written as U+FFFD."""
     try:
         return pa.Table.from_pylist(rows, schema=schema)
     except UnicodeEncodeError:
@@ -211,7 +212,7 @@ class PartWriter:
 
     def _to_arrow(self) -> None:
         if self.rows:
-            self.tables.append(_arrow(self.rows, self.schema))
+            self.tables.append(rows_table(self.rows, self.schema))
             self.rows = []
 
     def _flush(self) -> list[dict]:

@@ -52,7 +52,7 @@ def test_graded_tables_are_the_dict_rows_and_write_a_lone_surrogate_as_they_do()
         step_rows,
         trajectory_row,
     )
-    from prmflow.transforms.write import _arrow
+    from prmflow.transforms.write import rows_table
 
     def item(k: int, step: str) -> tuple:
         problem = Problem(problem_id=f"{k:016x}", source="s", domain="math", prompt=f"q{k}",
@@ -67,8 +67,8 @@ def test_graded_tables_are_the_dict_rows_and_write_a_lone_surrogate_as_they_do()
     provenance = {"config": "c"}
     for items in ([item(k, f"step {k}") for k in range(6)], [item(0, "ok"), item(1, "bad \ud800")]):
         trajectories, steps = graded_tables(items, provenance)
-        assert trajectories.equals(_arrow([trajectory_row(i) for i in items], PART_SCHEMAS["trajectories"]))
-        assert steps.equals(_arrow([r for i in items for r in step_rows(i, provenance)], PART_SCHEMAS["steps"]))
+        assert trajectories.equals(rows_table([trajectory_row(i) for i in items], PART_SCHEMAS["trajectories"]))
+        assert steps.equals(rows_table([r for i in items for r in step_rows(i, provenance)], PART_SCHEMAS["steps"]))
         problems = [p for p, _ in items]
-        assert problem_table(problems).equals(_arrow([problem_row(p) for p in problems], PART_SCHEMAS["problems"]))
+        assert problem_table(problems).equals(rows_table([problem_row(p) for p in problems], PART_SCHEMAS["problems"]))
     assert "bad \ufffd" in steps["step_text"].to_pylist()
