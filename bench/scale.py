@@ -201,6 +201,17 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def tree_version() -> str:
+    """The commit the measured code is, ``-dirty`` when the tree has uncommitted changes: every run
+    imports prmflow from this tree, so an edit made while a benchmark runs is measured too."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -234,7 +245,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     labelers = args.labelers.split(",")
     modes = args.modes.split(",")
     print(f"# {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
-          f"{STEPS} steps per trajectory; median of {args.repeat} interleaved runs per mode")
+          f"{STEPS} steps per trajectory; median of {args.repeat} interleaved runs per mode; tree {tree_version()}")
     print(f"{'trajectories':>12} {'labeler':>7} {'mode':>6} {'seconds':>9} {'step rows/s':>12} {'CPU s':>8}"
           f" {'peak RSS MB':>12} {'vs bare':>8} {'CPU vs bare':>12} {'vs sorted':>10} {'2 vs 1':>7}")
     results = []
