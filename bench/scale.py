@@ -97,7 +97,6 @@ def config(data: Path, labeler: str) -> dict:
 BARE = str(REPO / "bench" / "bare_loop.py")  # run as a script: python bench/bare_loop.py ...
 
 
-
 # The pipeline's own work without Beam's: the import DoFn (ImportShare) and the shard merges,
 # called in one process as the runner would call them, with no runner. Its gap to ``bare`` is what
 # the pipeline does beyond the bare loop (sharding by id, sorting and dedupe through part files,

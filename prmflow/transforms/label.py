@@ -202,7 +202,6 @@ def graded_tables(items: list[tuple[Problem, Trajectory]], provenance: dict) -> 
         columns = to_columns(trajectories, Trajectory)
         keys = read_key_columns([p for p, _ in items])
         steps, owner = step_label_columns(trajectories, provenance, columns)
-        owner = pa.array(owner)
         return (pa.Table.from_arrays([*columns, *keys], schema=schemas[0]),
                 pa.Table.from_arrays([*steps, *(key.take(owner) for key in keys)], schema=schemas[1]))
     except UnicodeEncodeError:

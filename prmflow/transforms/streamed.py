@@ -124,10 +124,13 @@ class ImportShare(beam.DoFn):
             if len(graded) >= TABLE_ROWS:
                 to_tables()
 
+        def problems_to_table() -> None:
+            parts.extend(writers["problems"].add_table(problem_table(problems)))
+            problems.clear()
+
         def to_tables() -> None:
             if problems:
-                parts.extend(writers["problems"].add_table(problem_table(problems)))
-                problems.clear()
+                problems_to_table()
             if graded:
                 trajectories, steps = graded_tables(graded, self.provenance)
                 parts.extend(writers["trajectories"].add_table(trajectories))
@@ -154,8 +157,7 @@ class ImportShare(beam.DoFn):
             problem = parsed.problem
             problems.append(problem)
             if len(problems) >= TABLE_ROWS:
-                parts.extend(writers["problems"].add_table(problem_table(problems)))
-                problems.clear()
+                problems_to_table()
             solutions[problem.source] = solutions.get(problem.source, 0) + len(parsed.drafts)
             for out in segment_one(parsed, segment, max_steps, counts):
                 if isinstance(out, tuple):

@@ -105,18 +105,23 @@ HIDDEN = (READ_FILE, READ_INDEX)
 _LAST = 2**62  # read_order(): a row without a file or an index sorts after those with one
 
 
+def _read_file(problem) -> str:
+    return "1" if problem.source_file is None else "0" + problem.source_file
+
+
+def _read_index(problem) -> int:
+    return _LAST if problem.source_index is None else problem.source_index
+
+
 def read_key(problem) -> dict:
     """The hidden read-order columns of a row derived from ``problem`` (``sources.duplicates.read_order``)."""
-    return {
-        READ_FILE: "1" if problem.source_file is None else "0" + problem.source_file,
-        READ_INDEX: _LAST if problem.source_index is None else problem.source_index,
-    }
+    return {READ_FILE: _read_file(problem), READ_INDEX: _read_index(problem)}
 
 
 def read_key_columns(problems: list) -> list[pa.Array]:
     """``read_key`` of each problem, as the two hidden columns."""
-    return [pa.array(["1" if p.source_file is None else "0" + p.source_file for p in problems], pa.string()),
-            pa.array([_LAST if p.source_index is None else p.source_index for p in problems], pa.int64())]
+    return [pa.array([_read_file(p) for p in problems], pa.string()),
+            pa.array([_read_index(p) for p in problems], pa.int64())]
 
 
 def part_schema(schema: pa.Schema) -> pa.Schema:
@@ -195,11 +200,10 @@ class PartWriter:
         """Rows already in Arrow, in the part schema (``part_schema``: the table's, with the hidden keys)."""
         if not table.schema.equals(self.schema):
             raise ValueError(f"{self.table}: rows in schema {table.schema} are not the part schema {self.schema}")
-        if table.num_rows:
-            self.tables.append(table)
-            if sum(t.num_rows for t in self.tables) + len(self.rows) >= PART_ROWS:
-                return self._spill()
-        return []
+        if not table.num_rows:
+            return []
+        self.tables.append(table)
+        return self._spill()
 
     def close(self) -> list[dict]:
         """Write what is buffered (the writer can take rows again afterwards)."""
@@ -236,7 +240,6 @@ class PartWriter:
         del table
         return_freed_memory()
         return written
-
 
     def _empty_columns(self, table: pa.Table) -> list[str]:
         """The columns without a value in ``table`` (an import's MC, judge and PRM columns): its parts

@@ -112,7 +112,7 @@ def test_step_label_columns_equal_the_dict_rows() -> None:
         columns, owner = step_label_columns(trajectories, provenance)
         expected = [r for t in trajectories for r in step_label_rows(t, provenance)]
         assert pa.Table.from_arrays(columns, schema=STEP_LABEL_SCHEMA).equals(_table(expected, STEP_LABEL_SCHEMA))
-        assert owner.tolist() == [i for i, t in enumerate(trajectories) for _ in t.steps]
+        assert owner.to_pylist() == [i for i, t in enumerate(trajectories) for _ in t.steps]
     columns, owner = step_label_columns([], {"config": "c"})
     assert pa.Table.from_arrays(columns, schema=STEP_LABEL_SCHEMA).num_rows == 0 and not len(owner)
 
