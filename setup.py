@@ -47,7 +47,7 @@ setup(
     description="Step-level pseudo-labels for process reward models, on Apache Beam, vLLM and DuckDB",
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=find_packages(include=["prmflow", "prmflow.*"]),
     include_package_data=True,
     package_data={"prmflow": ["models/*/*", "py.typed", "judge/templates/*"]},

@@ -1,4 +1,4 @@
-"""The README's column reference, generated from the schemas (``python -m prmflow.analysis.docs``)."""
+"""The column reference in docs/schema.md, generated from the schemas (``python -m prmflow.analysis.docs``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ VIEW_NOTES = {
 def columns_markdown() -> str:
     out = []
     for table, (cls, _) in TABLES.items():
-        out.append(f"#### `{table}`")
+        out.append(f"## `{table}`")
         if table in VIEW_NOTES:
             out.append(VIEW_NOTES[table])
         out.append("")
@@ -29,7 +29,7 @@ def columns_markdown() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def update_readme(path: Path) -> bool:
+def update_doc(path: Path) -> bool:
     text = path.read_text(encoding="utf-8")
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     new = text[:start] + "\n" + columns_markdown() + text[end:]
@@ -40,5 +40,5 @@ def update_readme(path: Path) -> bool:
 
 
 if __name__ == "__main__":
-    changed = update_readme(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))
-    print("README.md updated" if changed else "README.md up to date")
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schema.md")
+    print(f"{target} updated" if update_doc(target) else f"{target} up to date")
