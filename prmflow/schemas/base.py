@@ -1,6 +1,6 @@
 """One source of truth per record: a dataclass whose fields carry their Arrow type and doc.
 
-The pyarrow schema, the README's column reference and ``prmflow schema`` are all derived from the
+The pyarrow schema, the column reference in docs/schema.md and ``prmflow schema`` are all derived from the
 dataclass, so a column can't be added in one place and forgotten in another.
 """
 
