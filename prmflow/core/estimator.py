@@ -33,8 +33,9 @@ class EngineEstimator:
         requests = []
         for probe in probes:
             problem, t = self.batch[probe.index]
+            n = p.rollouts if probe.rollouts is None else probe.rollouts
             requests.append(rollout_request(problem, t.trajectory_id, probe.k, probe.prefix, self.sampling,
-                                            p.rollouts, p.temperature, p.top_p, p.max_tokens, self.seed))
+                                            n, p.temperature, p.top_p, p.max_tokens, self.seed, probe.chunk))
         results = self.sampler.generate(requests)
         for key, value in engine_totals(results).items():
             self.totals[key] = self.totals.get(key, 0) + value

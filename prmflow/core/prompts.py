@@ -110,9 +110,12 @@ def sampling_request(problem: Problem, sampling: SamplingConfig, seed: int) -> S
 
 
 def rollout_request(problem: Problem, trajectory_id: str, k: int, prefix: str, sampling: SamplingConfig,
-                    rollouts: int, temperature: float, top_p: float, max_tokens: int, seed: int) -> SamplingRequest:
-    """The request for ``rollouts`` continuations of a start state (the first ``k`` steps, ``prefix``)."""
-    rid = content_id("rollout", trajectory_id, k, len(prefix), seed, rollouts, temperature, top_p, max_tokens)
+                    rollouts: int, temperature: float, top_p: float, max_tokens: int, seed: int,
+                    chunk: int = 0) -> SamplingRequest:
+    """The request for ``rollouts`` continuations of a start state (the first ``k`` steps, ``prefix``);
+    ``chunk`` > 0: a later round of a sequential estimate, with its own id and seed."""
+    parts = ("rollout", trajectory_id, k, len(prefix), seed, rollouts, temperature, top_p, max_tokens)
+    rid = content_id(*parts, "chunk", chunk) if chunk else content_id(*parts)
     return seeded_request(rid, render_prompt(problem.prompt, sampling) + prefix, n=rollouts,
                           temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=sampling.stop,
                           logprobs=False)  # rollouts only need outcomes; logprobs cost ~16% throughput

@@ -27,6 +27,20 @@ from prmflow.labelers.process import (
     relative_labels,
     run_rounds,
 )
+from prmflow.labelers.process.adaptive import (
+    ActiveConfig,
+    AdaptiveConfig,
+    AliveRule,
+    adaptive_budget,
+    binomial_rule,
+    confident_first_error,
+    decision,
+    first_error_prior,
+    next_chunk,
+    pass_rate,
+    successes_needed,
+    threshold_rule,
+)
 from prmflow.labelers.process.noise_aware import NoiseAwareConfig, noise_aware_labels
 from prmflow.schemas import Problem, Rollout, StartState, StepLabel, Trajectory
 
@@ -68,15 +82,24 @@ class ProcessConfig:
     """Trajectories whose start states go to the engine in one call (one call per round for
     binary search)."""
     noise_aware: NoiseAwareConfig | None = None
-    """mc: the verifier's error rates ({rho0, rho1} or {calibration: RUN_DIR}); soft labels are then
-    de-biased values and hard labels a binomial test against false positives, not "any success"."""
+    """mc, binary-search: the verifier's error rates ({rho0, rho1} or {calibration: RUN_DIR}); soft
+    labels are then de-biased values and hard labels (and binary search's alive/dead decisions) a
+    binomial test against false positives, not "any success"."""
+    sequential: bool = False
+    """mc, binary-search: draw each start state's rollouts in rounds (1, 1, 2, 4, ...) and stop once
+    the rest cannot change its hard label (the threshold's or the noise-aware test's decision)."""
+    adaptive: AdaptiveConfig | None = None
+    """binary-search: each probe's rollouts (at most max_rollouts, default `rollouts`) and the probe
+    order set by the problem's pass rate ({confidence, min_rollouts, max_rollouts, probe_order})."""
+    active: ActiveConfig | None = None
+    """mc, binary-search: wrong trajectories whose first error the judge (score: judge) or a PRM
+    (score: prm) locates with probability >= confidence are labelled from it without rollouts."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.relative, dict):  # Python callers may pass the YAML shape
-            object.__setattr__(self, "relative", from_mapping(RelativeConfig, self.relative, "process.relative"))
-        if isinstance(self.noise_aware, dict):
-            object.__setattr__(self, "noise_aware",
-                               from_mapping(NoiseAwareConfig, self.noise_aware, "process.noise_aware"))
+        for name, cls in (("relative", RelativeConfig), ("noise_aware", NoiseAwareConfig),
+                          ("adaptive", AdaptiveConfig), ("active", ActiveConfig)):
+            if isinstance(getattr(self, name), dict):  # Python callers may pass the YAML shape
+                object.__setattr__(self, name, from_mapping(cls, getattr(self, name), f"process.{name}"))
         self._verify_args()
 
     def _verify_args(self) -> None:
@@ -94,8 +117,26 @@ class ProcessConfig:
         require(self.curriculum_mode in CURRICULUM_MODES, "process.curriculum_mode", f"one of {list(CURRICULUM_MODES)}",
                 self.curriculum_mode)
         require(self.batch_trajectories >= 1, "process.batch_trajectories", ">= 1", self.batch_trajectories)
-        require(self.noise_aware is None or self.method == "mc", "process.noise_aware",
-                "null unless process.method is 'mc'", self.method)
+        require(self.noise_aware is None or self.method in ("mc", "binary-search"), "process.noise_aware",
+                "null unless process.method is 'mc' or 'binary-search'", self.method)
+        require(not self.sequential or self.method in ("mc", "binary-search"), "process.sequential",
+                "false unless process.method is 'mc' or 'binary-search'", self.method)
+        require(self.adaptive is None or self.method == "binary-search", "process.adaptive",
+                "null unless process.method is 'binary-search'", self.method)
+        require(self.active is None or self.method in ("mc", "binary-search"), "process.active",
+                "null unless process.method is 'mc' or 'binary-search'", self.method)
+
+    def alive_rule(self) -> AliveRule:
+        """How a start state's (successes, rollouts) decide its hard label: the noise-aware binomial
+        test when the verifier's error rates are known, else value > threshold."""
+        if self.noise_aware is not None:
+            return binomial_rule(float(self.noise_aware.rho0), self.noise_aware.alpha)
+        return threshold_rule(self.threshold)
+
+    def noise_rates(self) -> tuple[float, float] | None:
+        if self.noise_aware is None:
+            return None
+        return float(self.noise_aware.rho0), float(self.noise_aware.rho1)
 
     def relative_config(self) -> RelativeConfig | None:
         return self.relative
@@ -116,6 +157,10 @@ class Probe:
     fraction: float | None = None
     measures_step: bool = True
     """Whether the prefix ends exactly after step k (so it measures step k-1's value)."""
+    rollouts: int | None = None
+    """Completions to sample from it; None: process.rollouts."""
+    chunk: int = 0
+    """Round of a sequential estimate (0 = the first); later rounds get their own request seeds."""
 
     @property
     def step_index(self) -> int | None:
@@ -140,6 +185,8 @@ class RolloutCompletion:
     """stop | length, from the sampler."""
     clean_outcome: float | None = None
     """The verdict before ``outcome.noise``'s channel; None without one."""
+    seed: int | None = None
+    """The seed of the request that sampled it, when it differs from its estimate's (sequential rounds)."""
 
     @property
     def correct(self) -> bool:
@@ -200,6 +247,8 @@ class BatchOutput:
     start_states: list[StartState] = field(default_factory=list)
     rollouts: list[Rollout] = field(default_factory=list)
     failures: list[ProbeFailure] = field(default_factory=list)
+    skipped: int = 0
+    """Wrong trajectories labelled from a judge's or PRM's confident first error, without rollouts."""
 
 
 @dataclass(frozen=True)
@@ -224,19 +273,60 @@ def _audit(out: BatchOutput, t: Trajectory, probe: Probe, est: Estimate, method:
         cached_prompt_tokens=est.cached_prompt_tokens,
     ))
     for i, c in enumerate(est.completions):
+        seed = est.seed if c.seed is None else c.seed
         out.rollouts.append(Rollout(
-            rollout_id=content_id(ss_id, i, est.seed), start_state_id=ss_id, trajectory_id=t.trajectory_id,
+            rollout_id=content_id(ss_id, i, seed), start_state_id=ss_id, trajectory_id=t.trajectory_id,
             problem_id=t.problem_id, k=probe.k, index=i, completion=c.text, final_answer=c.final_answer,
             outcome=c.outcome, outcome_status=c.status, generated_tokens=c.tokens, finish_reason=c.finish_reason,
-            seed=est.seed, clean_outcome=c.clean_outcome,
+            seed=seed, clean_outcome=c.clean_outcome,
         ))
 
 
-def _estimate_all(items, probes: list[Probe], estimate: Estimator, out: BatchOutput, method: str) -> dict[tuple[int, int], Estimate]:
-    """Run one engine call for all probes; failed probes are reported, not estimated."""
+def _sequential(probes: list[Probe], estimate: Estimator, budgets: list[int], needs: list[int]) -> list[Estimate]:
+    """Estimates drawn in rounds: each round one engine call for every start state still undecided,
+    a start state stopping once its remaining rollouts cannot change its decision (``decision``).
+    A failed round fails its start state (what it drew before is dropped with it)."""
+    merged = [Estimate() for _ in probes]
+    pending = list(range(len(probes)))
+    rnd = 0
+    while pending:
+        asked = []
+        for i in pending:
+            est = merged[i]
+            n = next_chunk(est.successes, est.rollouts, budgets[i], needs[i], rnd)
+            asked.append(dataclasses.replace(probes[i], rollouts=n, chunk=rnd))
+        results = estimate(asked)
+        still = []
+        for i, res in zip(pending, results, strict=True):
+            est = merged[i]
+            if rnd == 0:
+                est.seed = res.seed
+            if res.error:
+                est.error = res.error
+                continue
+            est.completions.extend(c if c.seed is not None or rnd == 0 else dataclasses.replace(c, seed=res.seed)
+                                   for c in res.completions)
+            est.cached_prompt_tokens += res.cached_prompt_tokens
+            if not res.completions:  # nothing came back: stop rather than ask forever
+                continue
+            if decision(est.successes, est.rollouts, budgets[i], needs[i]) is None:
+                still.append(i)
+        pending, rnd = still, rnd + 1
+    return merged
+
+
+def _estimate_all(items, probes: list[Probe], estimate: Estimator, out: BatchOutput, method: str,
+                  config: ProcessConfig | None = None) -> dict[tuple[int, int], Estimate]:
+    """Estimate every probe (one engine call, or rounds of calls when ``config.sequential``); failed
+    probes are reported, not estimated."""
     if not probes:
         return {}
-    results = estimate(probes)
+    if config is not None and config.sequential:
+        rule = config.alive_rule()
+        budgets = [p.rollouts or config.rollouts for p in probes]
+        results = _sequential(probes, estimate, budgets, [successes_needed(m, rule) for m in budgets])
+    else:
+        results = estimate(probes)
     found = {}
     for probe, est in zip(probes, results, strict=True):
         problem, t = items[probe.index]
@@ -249,15 +339,20 @@ def _estimate_all(items, probes: list[Probe], estimate: Estimator, out: BatchOut
 
 
 def label_batch(items: Sequence[tuple[Problem, Trajectory]], config: ProcessConfig, estimate: Estimator,
-                provenance: dict | None = None) -> BatchOutput:
-    """Step labels (and the start states and rollouts behind them) for a batch of trajectories."""
+                provenance: dict | None = None, pass_counts: dict[str, tuple[int, int]] | None = None) -> BatchOutput:
+    """Step labels (and the start states and rollouts behind them) for a batch of trajectories.
+
+    ``pass_counts``: problem_id -> (right outcomes, judged trajectories) over the whole run, for
+    ``process.adaptive``; without it each problem's count is taken from its trajectories in the batch."""
     out = BatchOutput()
+    skip = _active_skips(items, config)
+    out.skipped = len(skip)
     if config.method == "binary-search":
-        per_step = _binary_search(items, config, estimate, out)
+        per_step = _binary_search(items, config, estimate, out, skip, pass_counts)
     elif config.method == "reverse-curriculum":
         per_step = _reverse_curriculum(items, config, estimate, out)
     else:
-        per_step = _monte_carlo(items, config, estimate, out)
+        per_step = _monte_carlo(items, config, estimate, out, skip)
     relative = config.relative_config()
     for (_, t), fields in zip(items, per_step, strict=True):
         rows = [f.apply(r) for r, f in zip(step_labels(t, provenance), fields, strict=True)]
@@ -272,13 +367,45 @@ def _prefix(t: Trajectory, k: int) -> str:
     return prefix_text(t.text, t.step_spans, k)
 
 
-def _monte_carlo(items, config: ProcessConfig, estimate: Estimator, out: BatchOutput) -> list[list[StepFields]]:
+def _active_skips(items, config: ProcessConfig) -> dict[int, int]:
+    """Batch index -> first error, for the wrong trajectories the scorer of ``process.active``
+    locates with confidence (labelled without rollouts)."""
+    active = config.active
+    if active is None:
+        return {}
+    skips = {}
+    for i, (_, t) in enumerate(items):
+        if t.outcome is None or is_correct(t.outcome) or t.num_steps == 0:
+            continue
+        scores = t.judge_step_scores if active.score == "judge" else t.step_scores
+        if scores is None or len(scores) != t.num_steps:
+            continue
+        first = confident_first_error(scores, active.score, active.confidence)
+        if first is not None:
+            skips[i] = first
+    return skips
+
+
+def _skipped_fields(method: str, n: int, first: int, config: ProcessConfig) -> list[StepFields]:
+    after = 0.0 if config.after_error == "negative" else None
+    labels = [1.0] * first + [0.0] + [after] * (n - first - 1)
+    return [StepFields(method, hard_label=v, label=v, first_error=j == first, mc_rollouts=0)
+            for j, v in enumerate(labels)]
+
+
+def _monte_carlo(items, config: ProcessConfig, estimate: Estimator, out: BatchOutput,
+                 skip: dict[int, int] | None = None) -> list[list[StepFields]]:
     """Math-Shepherd: M rollouts from every step boundary k = 1..n-1; k = n is the outcome itself."""
-    probes = [Probe(i, k, _prefix(t, k)) for i, (_, t) in enumerate(items) for k in range(1, t.num_steps)]
-    found = _estimate_all(items, probes, estimate, out, "all-steps")
+    skip = skip or {}
+    probes = [Probe(i, k, _prefix(t, k)) for i, (_, t) in enumerate(items) if i not in skip
+              for k in range(1, t.num_steps)]
+    found = _estimate_all(items, probes, estimate, out, "all-steps", config)
     mc = MCConfig(rollouts_per_step=config.rollouts, threshold=config.threshold)
     result = []
     for i, (_, t) in enumerate(items):
+        if i in skip:
+            result.append(_skipped_fields("mc", t.num_steps, skip[i], config))
+            continue
         ests = [found.get((i, k)) for k in range(1, t.num_steps + 1)]
         counts = [e.successes if e else 0 for e in ests], [e.rollouts if e else 0 for e in ests]
         labels = mc_labels(*counts, mc, outcome_correct=is_correct(t.outcome))
@@ -299,19 +426,46 @@ def _monte_carlo(items, config: ProcessConfig, estimate: Estimator, out: BatchOu
     return result
 
 
-def _binary_search(items, config: ProcessConfig, estimate: Estimator, out: BatchOutput) -> list[list[StepFields]]:
+def _pass_counts(items) -> dict[str, tuple[int, int]]:
+    counts: dict[str, tuple[int, int]] = {}
+    for _, t in items:
+        if t.outcome is not None:
+            right, total = counts.get(t.problem_id, (0, 0))
+            counts[t.problem_id] = (right + int(bool(is_correct(t.outcome))), total + 1)
+    return counts
+
+
+def _binary_search(items, config: ProcessConfig, estimate: Estimator, out: BatchOutput,
+                   skip: dict[int, int] | None = None,
+                   pass_counts: dict[str, tuple[int, int]] | None = None) -> list[list[StepFields]]:
     """OmegaPRM: wrong-outcome trajectories only; every round is one engine call for the whole batch
     (``run_rounds``); a trajectory whose start state the engine refused keeps what was measured and
-    gets no search labels."""
+    gets no search labels. With ``process.adaptive`` each trajectory's probes get a rollout budget
+    and an order from its problem's pass rate."""
+    skip = skip or {}
     bs_config = BinarySearchConfig(threshold=config.threshold, after_error=config.after_error,
                                    correct_outcome=config.correct_outcome)
-    judged = [i for i, (_, t) in enumerate(items) if t.outcome is not None]
-    searches = [BinarySearch(items[i][1].num_steps, bool(is_correct(items[i][1].outcome)), bs_config) for i in judged]
+    rule = config.alive_rule() if config.noise_aware is not None else None
+    judged = [i for i, (_, t) in enumerate(items) if t.outcome is not None and i not in skip]
+    budgets: dict[int, int] = {}
+    priors: dict[int, list[float]] = {}
+    if config.adaptive is not None:
+        counts = pass_counts if pass_counts is not None else _pass_counts(items)
+        for i in judged:
+            t = items[i][1]
+            rate = pass_rate(*counts.get(t.problem_id, (0, 0)))
+            budgets[i] = adaptive_budget(rate, config.alive_rule(), config.adaptive, config.rollouts,
+                                         config.noise_rates())
+            if config.adaptive.probe_order:
+                priors[i] = first_error_prior(t.num_steps, rate)
+    searches = [BinarySearch(items[i][1].num_steps, bool(is_correct(items[i][1].outcome)), bs_config,
+                             alive=rule, prior=priors.get(i)) for i in judged]
     measured: dict[tuple[int, int], Estimate] = {}
 
     def answer(queries: list[tuple[int, int]]) -> list[tuple[int, int] | None]:
-        probes = [Probe(judged[s], k, _prefix(items[judged[s]][1], k)) for s, k in queries]
-        found = _estimate_all(items, probes, estimate, out, "binary-search")
+        probes = [Probe(judged[s], k, _prefix(items[judged[s]][1], k), rollouts=budgets.get(judged[s]))
+                  for s, k in queries]
+        found = _estimate_all(items, probes, estimate, out, "binary-search", config)
         measured.update(found)
         return [
             (found[(p.index, p.k)].successes, found[(p.index, p.k)].rollouts) if (p.index, p.k) in found else None
@@ -321,6 +475,9 @@ def _binary_search(items, config: ProcessConfig, estimate: Estimator, out: Batch
     results = dict(zip(judged, run_rounds(searches, answer), strict=True))
     per_step = []
     for i, (_, t) in enumerate(items):
+        if i in skip:
+            per_step.append(_skipped_fields("binary-search", t.num_steps, skip[i], config))
+            continue
         fields = [StepFields("binary-search") for _ in range(t.num_steps)]
         for k in range(1, t.num_steps + 1):
             if (i, k) in measured:

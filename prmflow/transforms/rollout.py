@@ -20,6 +20,7 @@ from prmflow.core.dead_letters import error_reason, make_dead_letter
 from prmflow.core.estimator import EngineEstimator
 from prmflow.core.prompts import SamplingConfig
 from prmflow.core.rollouts import BatchOutput, ProcessConfig, label_batch
+from prmflow.labelers.outcome import is_correct
 from prmflow.samplers import SamplerConfig
 from prmflow.schemas import to_row
 from prmflow.transforms.cache import REUSED, StageCache
@@ -29,6 +30,14 @@ from prmflow.transforms.sample import DeterministicBatches, record_engine_metric
 
 START_STATES, ROLLOUTS, ENGINE = "start_states", "rollouts", "engine"
 log = logging.getLogger("prmflow")
+
+
+def sum_pairs(pairs) -> tuple[int, int]:
+    """(right, judged) counts summed (a CombinePerKey function: takes its own outputs too)."""
+    right = total = 0
+    for r, n in pairs:
+        right, total = right + r, total + n
+    return right, total
 
 
 class LabelStepsDoFn(beam.DoFn):
@@ -47,7 +56,7 @@ class LabelStepsDoFn(beam.DoFn):
         if labeler is not None:
             labeler.close()
 
-    def _label(self, batch) -> tuple[BatchOutput, dict[str, int]]:
+    def _label(self, batch, pass_counts=None) -> tuple[BatchOutput, dict[str, int]]:
         """The batch's labels and engine totals: from the stage cache, else from the engine."""
         ids = [t.trajectory_id for _, t in batch]
         cached = self.cache.load(ids) if self.cache is not None else None
@@ -58,16 +67,18 @@ class LabelStepsDoFn(beam.DoFn):
         self.sampler.reset_prefix_cache()
         estimate = EngineEstimator(self.sampler, self.labeler, self.outcome.labeler, self.sampling,
                                    self.process_config, self.seed, batch)
-        out = label_batch(batch, self.process_config, estimate, self.provenance)
+        out = label_batch(batch, self.process_config, estimate, self.provenance, pass_counts)
         record_engine_metrics(estimate.totals)
         totals = {**estimate.totals, "batches": 1}
+        if self.process_config.active is not None:
+            totals["active_skipped"] = out.skipped
         if self.cache is not None:
             self.cache.store(ids, (out, totals))
         return out, totals
 
-    def process(self, batch):
+    def process(self, batch, pass_counts=None):
         started = time.monotonic()
-        out, totals = self._label(batch)
+        out, totals = self._label(batch, pass_counts)
         for row in out.steps:
             yield to_row(row)
         for s in out.start_states:
@@ -101,9 +112,17 @@ class LabelSteps(beam.PTransform):
         self.process_config = process
 
     def expand(self, items):
+        side = []
+        if self.process_config.adaptive is not None:  # each problem's pass rate over the whole run
+            side = [beam.pvalue.AsDict(
+                items
+                | "JudgedOutcomes" >> beam.Filter(lambda it: it[1].outcome is not None)
+                | "KeyOutcomes" >> beam.Map(lambda it: (it[1].problem_id, (int(bool(is_correct(it[1].outcome))), 1)))
+                | "PassCounts" >> beam.CombinePerKey(sum_pairs)
+            )]
         outputs = (
             items
             | "BatchTrajectories" >> DeterministicBatches(self.process_config.batch_trajectories, lambda it: it[1].trajectory_id)
-            | "Rollouts" >> beam.ParDo(self.dofn).with_outputs(START_STATES, ROLLOUTS, DEAD, ENGINE, main="steps")
+            | "Rollouts" >> beam.ParDo(self.dofn, *side).with_outputs(START_STATES, ROLLOUTS, DEAD, ENGINE, main="steps")
         )
         return outputs.steps, outputs[START_STATES], outputs[ROLLOUTS], outputs[DEAD], outputs[ENGINE]

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from prmflow.labelers.process._compare import check_counts, compare
+from prmflow.labelers.process.adaptive import weighted_probe
 
 AfterError = Literal["negative", "unlabeled"]
 AFTER_ERROR: tuple[str, ...] = ("negative", "unlabeled")
@@ -104,12 +105,20 @@ class BinarySearch:
     round's probes appear. ``result()`` when done. See the module docstring for the k convention.
     """
 
-    def __init__(self, n_steps: int, outcome_correct: bool, config: BinarySearchConfig | None = None) -> None:
+    def __init__(self, n_steps: int, outcome_correct: bool, config: BinarySearchConfig | None = None, *,
+                 alive: Callable[[int, int], bool] | None = None, prior: Sequence[float] | None = None) -> None:
+        """``alive(successes, rollouts)`` decides a probe (default: value > threshold; the noise-aware
+        binomial test under a noisy verifier); ``prior`` (one weight per step: P(first error there))
+        places each probe at the prior's median over the open interval instead of its middle."""
         if n_steps < 0:
             raise ValueError(f"n_steps must be >= 0, got {n_steps}")
+        if prior is not None and len(prior) != n_steps:
+            raise ValueError(f"prior must have one weight per step ({n_steps}), got {len(prior)}")
         self.n_steps = n_steps
         self.outcome_correct = outcome_correct
         self.config = config or BinarySearchConfig()
+        self._alive = alive
+        self._prior = list(prior) if prior is not None else None
         self.step_values: dict[int, tuple[int, int]] = {}
         self.rounds = 0
         # lo: largest prefix known alive (0 = sentinel), hi: smallest prefix known dead (n from the outcome).
@@ -170,15 +179,23 @@ class BinarySearch:
         width = hi - lo
         if width - 1 <= p:
             ks = list(range(lo + 1, hi))
+        elif p == 1 and self._prior is not None:
+            ks = [weighted_probe(lo, hi, self._prior)]
         else:
             # Evenly spaced interior points; spacing width/(p+1) >= 1 keeps them distinct.
             ks = [lo + width * j // (p + 1) for j in range(1, p + 1)]
         self._round = dict.fromkeys(ks)
 
+    def is_alive(self, successes: int, rollouts: int) -> bool:
+        """Whether a probe with these counts is alive (value > threshold unless ``alive`` was given)."""
+        if self._alive is not None:
+            return self._alive(successes, rollouts)
+        return compare(successes / rollouts, self.config.threshold) > 0
+
     def _close_round(self) -> None:
         self.rounds += 1
         observed = {k: v for k, v in self._round.items() if v is not None}
-        dead = [k for k, (s, m) in observed.items() if compare(s / m, self.config.threshold) <= 0]
+        dead = [k for k, (s, m) in observed.items() if not self.is_alive(s, m)]
         hi = min(dead, default=self._hi)
         # Only alive probes below the new hi may move lo: with non-monotone noise an alive probe
         # above a dead one says nothing about the left interval.
