@@ -9,6 +9,15 @@ Goals: binary search within 2% of MC's first-error accuracy with at most 0.35x i
 5); consensus's first-error precision above both MC's and the judge's (Qwen "Lessons", issue 11).
 
     python bench/labeling.py [--problems 100] [--samples 4] [--rollouts 8] [--judge builtin:arith-judge-tiny]
+
+The cost frontier (``--frontier``): exhaustive MC, binary search and their adaptive options
+(``process.sequential``, ``process.adaptive``), clean and behind a symmetric noisy verifier
+(``--noise 0.1``, with the noise-aware test at the true rates), each the median over ``--seeds``
+(problem sets and sampling seeds). Rollouts and tokens per labelled step are given as a ratio to
+exhaustive MC's on the same trajectories; goals (issue 29): <= 0.07x MC's rollouts at ProcessBench F1
+>= MC's (clean), and at p = 0.1, F1 >= noise-aware MC's at <= 0.5x its rollouts.
+
+    python bench/labeling.py --frontier [--seeds 0,1,2] [--noise 0.1]
 """
 
 from __future__ import annotations
@@ -83,8 +92,81 @@ def measure(method: str, args, work: Path) -> dict:
     return out
 
 
+FRONTIER = {  # name -> (method, process options); "aware" variants get the noise-aware test at the true rates
+    "mc": ("mc", {}),
+    "mc+seq": ("mc", {"sequential": True}),
+    "bs": ("binary-search", {}),
+    "bs+seq": ("binary-search", {"sequential": True}),
+    "bs+adaptive": ("binary-search", {"sequential": True, "adaptive": {"confidence": 0.9}}),
+}
+
+
+def frontier_config(name: str, seed: int, noise: float, args) -> dict:
+    method, options = FRONTIER[name]
+    cfg = config(method, args)
+    cfg.pop("judge", None)
+    cfg["name"] = f"frontier-{name}"
+    cfg["seed"] = seed
+    cfg["inputs"][0]["seed"] = 100 + seed
+    cfg["process"].update(options)
+    if noise:
+        cfg["outcome"]["noise"] = {"p": noise, "seed": seed}
+        cfg["process"]["noise_aware"] = {"rho0": noise, "rho1": noise}
+    return cfg
+
+
+def measure_frontier(name: str, seed: int, noise: float, args, work: Path) -> dict:
+    path = work / f"{name}-{seed}-{noise}.yaml"
+    path.write_text(yaml.safe_dump(frontier_config(name, seed, noise, args)))
+    out_dir = work / f"{name}-{seed}-{noise}"
+    manifest = run([str(path), "--output", str(out_dir)])
+    con = connect(str(out_dir))
+    method = FRONTIER[name][0]
+    row = {m["method"]: m for m in gold_metrics_dicts(con)}[method]
+    steps = con.execute("SELECT count(*) FROM steps WHERE label IS NOT NULL").fetchall()[0][0]
+    engine = manifest["counts"]["engine"]
+    return {"rollouts": engine.get("rollout_samples", 0), "rollout_tokens": engine.get("rollout_generated_tokens", 0),
+            "labelled_steps": steps, "processbench_f1": row["processbench_f1"], "step_accuracy": row["step_accuracy"],
+            "acc_erroneous": row["acc_erroneous"], "acc_correct": row["acc_correct"]}
+
+
+def frontier(args) -> int:
+    import statistics
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; model {args.model}; {args.problems} problems x "
+          f"{args.samples} samples, M = {args.rollouts}; seeds {seeds}; medians over seeds")
+    for noise in (0.0, args.noise):
+        per: dict[str, list[dict]] = {name: [] for name in FRONTIER}
+        for seed in seeds:
+            with tempfile.TemporaryDirectory() as tmp:
+                for name in FRONTIER:
+                    per[name].append(measure_frontier(name, seed, noise, args, Path(tmp)))
+        label = "clean verifier" if not noise else f"symmetric noise p = {noise}, noise-aware test at the true rates"
+        print(f"\n{label}")
+        cols = ["rollouts", "rollout_tokens", "labelled_steps", "rollouts/step vs mc", "tokens/step vs mc",
+                "processbench_f1", "f1 - mc", "step_accuracy", "acc_erroneous", "acc_correct"]
+        print(f"{'':<14}" + "".join(f"{c:>21}" for c in cols))
+        for name in FRONTIER:
+            ratios = [(r["rollouts"] / r["labelled_steps"]) / (m["rollouts"] / m["labelled_steps"])
+                      for r, m in zip(per[name], per["mc"], strict=True)]
+            tok = [(r["rollout_tokens"] / r["labelled_steps"]) / (m["rollout_tokens"] / m["labelled_steps"])
+                   for r, m in zip(per[name], per["mc"], strict=True)]
+            df1 = [r["processbench_f1"] - m["processbench_f1"] for r, m in zip(per[name], per["mc"], strict=True)]
+            med = lambda k: statistics.median(r[k] for r in per[name])  # noqa: E731
+            cells = [f"{med('rollouts'):.0f}", f"{med('rollout_tokens'):.0f}", f"{med('labelled_steps'):.0f}",
+                     f"{statistics.median(ratios):.3f}", f"{statistics.median(tok):.3f}", f"{med('processbench_f1'):.3f}",
+                     f"{statistics.median(df1):+.3f}", f"{med('step_accuracy'):.3f}", f"{med('acc_erroneous'):.3f}",
+                     f"{med('acc_correct'):.3f}"]
+            print(f"{name:<14}" + "".join(f"{c:>21}" for c in cells))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frontier", action="store_true", help="the cost frontier: adaptive options vs MC, clean and noisy")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--model", default="builtin:arith-tiny")
     ap.add_argument("--problems", type=int, default=100)
     ap.add_argument("--samples", type=int, default=4)
@@ -95,6 +177,8 @@ def main(argv=None) -> int:
     ap.add_argument("--judge-temperature", type=float, default=0.7)
     ap.add_argument("--judge-context", type=int, default=768)
     args = ap.parse_args(argv)
+    if args.frontier:
+        return frontier(args)
     with tempfile.TemporaryDirectory() as tmp:
         results: dict[str, dict] = {}
         for m in ("mc", "binary-search"):
