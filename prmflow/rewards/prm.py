@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from prmflow.core.segment import RULE_STRATEGIES, SegmentConfig, segment
-from prmflow.rewards import outcome as outcome_reward
+from prmflow.rewards.outcome import compute_score as outcome_score
+from prmflow.rewards.outcome import full_solution
 
 AGGREGATIONS = ("min", "last", "mean")
 
@@ -107,7 +108,7 @@ def load(prm: str, aggregation: str = "min", device: str = "auto", batch_size: i
 def _item(solution_str: str, extra_info: dict | None, prompt: str | None) -> Item:
     info = extra_info or {}
     return Item(prompt=prompt if prompt is not None else info.get("question") or "",
-                response=outcome_reward.full_solution(solution_str, info), segment=segmenter(info.get("segment")))
+                response=full_solution(solution_str, info), segment=segmenter(info.get("segment")))
 
 
 def compute_score(data_source: str | None = None, solution_str: str | None = None, ground_truth: str | None = None,
@@ -129,6 +130,6 @@ def compute_score(data_source: str | None = None, solution_str: str | None = Non
     model = load(prm, aggregation, device, batch_size)
     rewards = model.rewards([_item(s, info, prompt) for s, info in zip(solutions, infos, strict=True)])
     if outcome_weight > 0:
-        outcomes = [outcome_reward.compute_score(None, s, t, info) for s, t, info in zip(solutions, truths, infos, strict=True)]
+        outcomes = [outcome_score(None, s, t, info) for s, t, info in zip(solutions, truths, infos, strict=True)]
         rewards = [(1 - outcome_weight) * r + outcome_weight * o for r, o in zip(rewards, outcomes, strict=True)]
     return rewards if batched else rewards[0]

@@ -187,3 +187,31 @@ def test_verl_rlhf_dataset_and_custom_reward_loading(curriculum_run, tmp_path, s
         if row["extra_info"]["kind"] == "start_state":  # the convention: the chat template's continuation
             assert item["continued"].endswith(row["extra_info"]["prefix"])
     assert result["scores"] == [1.0, 0.0, 1.0]
+
+
+def test_trl_tokenizes_the_processbench_gold_export_with_0_misaligned_steps(processbench_run, tmp_path, smollm2_dir):
+    """TRL 1.13.0's own PRMTrainer.tokenize_row on every row, with two tokenizers (byte-level BPE of arith-tiny,
+    SmolLM2's): one label per step, on the step separator's last token, in order."""
+    import os
+
+    from transformers import AutoTokenizer
+
+    from prmflow.models import resolve_model_path
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from trl.experimental.prm import PRMTrainer
+
+    out = do_export(processbench_run, tmp_path / "x", format="trl", label="gold", val_fraction=0.0)
+    exported = rows(out, "train")
+    for path in (resolve_model_path("builtin:arith-tiny"), smollm2_dir):
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        separator = tokenizer.encode("\n", add_special_tokens=False)[-1]
+        misaligned = 0
+        for row in exported:
+            enc = PRMTrainer.tokenize_row(row, tokenizer, "\n", max_length=None, max_completion_length=None,
+                                          train_on_last_step_only=False, is_eval=False)
+            at = [i for i, v in enumerate(enc["labels"]) if v != -100]
+            misaligned += not (len(at) == len(row["completions"])
+                               and [enc["labels"][i] for i in at] == [int(v) for v in row["labels"]]
+                               and all(enc["input_ids"][i] == separator for i in at))
+        assert misaligned == 0 and len(exported) >= 390, path

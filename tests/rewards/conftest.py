@@ -13,6 +13,7 @@ import yaml
 
 from prmflow.cli import main
 
+
 def problems(n: int, seed: int) -> list[dict]:
     """tests/prm's learnable toy set, through the real pipeline: a step is good iff it says "yes" (a 1.1M
     model learns that in a few CPU epochs; these tests check the reward's plumbing, not a PRM's skill).

@@ -29,9 +29,8 @@ problems ``ground_truth`` is the problem's tests, as the code labeler reads them
 
 from __future__ import annotations
 
-from collections import Counter
-
 import json
+from collections import Counter
 
 import duckdb
 import pyarrow as pa
