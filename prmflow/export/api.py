@@ -160,7 +160,9 @@ def summary(result: ExportResult) -> str:
     lines = []
     for split in SPLITS:
         s = c[split]
-        if "trajectories" in s:
+        if split not in result.files:
+            lines.append(f"  {split:<10} empty, not written")
+        elif "trajectories" in s:
             lines.append(f"  {split:<10} {s['problems']} problems, {s['trajectories']} trajectories, {s['steps']} steps "
                          f"({s['positive']} positive, {s['negative']} negative, {s['soft']} soft)")
         else:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from prmflow.export.config import AFTER_FIRST_ERROR, ExportConfig, ExportError  # noqa: F401 (re-exported)
+from prmflow.export.formats.tagged import prefix_clash
 from prmflow.ids import content_id
 
 LABEL_SQL = {
@@ -176,8 +177,6 @@ def _label_reason(steps: list[str], weights: list, prompt: str, config: ExportCo
         if marker in prompt or any(marker in s for s in steps):
             return "placeholder_in_text"
     if config.format == "math-shepherd":
-        from prmflow.export.formats.math_shepherd import prefix_clash  # the format imports this module
-
         if prefix_clash(prompt, tuple(steps)):
             return "step_prefix_in_text"
     return None

@@ -15,27 +15,12 @@ never contain the tag (see :mod:`prmflow.export.formats.tagged`).
 
 from __future__ import annotations
 
-import re
-
 import pyarrow as pa
 
 from prmflow.export.config import ExportConfig
 from prmflow.export.formats.base import IDS, Column
-from prmflow.export.formats.tagged import tagged_input
+from prmflow.export.formats.tagged import prefixed, tagged_input
 from prmflow.export.select import Example
-
-FIRST_PREFIX = "Step 1:"
-"""What TRL's converter splits the first step off the prompt at; it must occur once before the first tag."""
-
-
-def prefixed(steps: tuple[str, ...]) -> tuple[str, ...]:
-    """``Step k: <step>`` for step k (1-based); a step already starting with its own ``Step k:`` is kept."""
-    return tuple(step if re.match(rf"Step {k}:", step) else f"Step {k}: {step}" for k, step in enumerate(steps, 1))
-
-
-def prefix_clash(prompt: str, steps: tuple[str, ...]) -> bool:
-    """Whether TRL's converter would cut the prompt at a ``Step 1:`` that is not the first step's prefix."""
-    return (prompt + "\n" + prefixed(steps[:1])[0]).count(FIRST_PREFIX) != 1 if steps else False
 
 
 def columns(config: ExportConfig, examples: list[Example]) -> list[Column]:
