@@ -22,8 +22,8 @@ install verl "verl==0.9.1" "omegaconf==2.3.0" "antlr4-python3-runtime==4.9.3" "t
 # TRL's Math-Shepherd converter is a repository script, not in the wheel: the exact file at the tag.
 if [ ! -f "$DIR/trl-v1.13.0/math_shepherd.py" ]; then
 	mkdir -p "$DIR/trl-v1.13.0"
-	"$PY" -c "import urllib.request, sys; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])" \
+	"$PY" -c "import sys, urllib.request; open(sys.argv[2], 'wb').write(urllib.request.urlopen(sys.argv[1], timeout=60).read())" \
 		https://raw.githubusercontent.com/huggingface/trl/v1.13.0/examples/datasets/math_shepherd.py \
-		"$DIR/trl-v1.13.0/math_shepherd.py" \
-		|| { rm -f "$DIR/trl-v1.13.0/math_shepherd.py"; echo "install_consumers: github.com unreachable, the Math-Shepherd converter test will skip"; }
+		"$DIR/trl-v1.13.0/math_shepherd.py" 2>/dev/null \
+		|| { rm -f "$DIR/trl-v1.13.0/math_shepherd.py"; echo "install_consumers: raw.githubusercontent.com unreachable; the Math-Shepherd converter test will skip"; }
 fi
