@@ -92,7 +92,8 @@ def generation(run_config: dict) -> dict:
         "process": ({k: process[k] for k in ("method", "rollouts", "threshold", "temperature", "top_p", "max_tokens",
                                              "after_error", "stages") if k in process} if process else None),
         "rollouts_per_step": process.get("rollouts") if process else None,
-        "outcome": {k: v for k, v in _section(run_config, "outcome").items() if k in ("labeler", "options")},
+        "outcome": {k: v for k, v in _section(run_config, "outcome").items()
+                    if k in ("labeler", "options") and v is not None},
         "segment": _section(run_config, "segment").get("strategy"),
         "judge": ({"model": (judge.get("sampler") or {}).get("model"), "votes": judge.get("votes")} if judge else None),
         "consistency": ({k: consistency[k] for k in ("mode", "score", "threshold") if k in consistency}

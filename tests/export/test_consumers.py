@@ -215,3 +215,29 @@ def test_trl_tokenizes_the_processbench_gold_export_with_0_misaligned_steps(proc
                                and [enc["labels"][i] for i in at] == [int(v) for v in row["labels"]]
                                and all(enc["input_ids"][i] == separator for i in at))
         assert misaligned == 0 and len(exported) >= 390, path
+
+
+def test_verl_code_rows_carry_the_tests_and_the_reward_runs_them(tmp_path, shared_data):
+    """A code run: ground_truth is the problem's tests (what the code labeler reads), and the shipped
+    reward runs them in prmflow's sandbox: the canonical solution 1, a broken one 0."""
+    import yaml
+
+    from prmflow.rewards.outcome import compute_score
+
+    config = {"name": "he", "inputs": [{"name": "humaneval", "format": "humaneval", "limit": 2,
+                                        "path": str(shared_data / "humaneval" / "HumanEval.jsonl.gz")}],
+              "segment": {"strategy": "given"}, "outcome": {"labeler": "code", "options": {"timeout_s": 20}}}
+    (tmp_path / "he.yaml").write_text(yaml.safe_dump(config))
+    run([str(tmp_path / "he.yaml"), "--output", str(tmp_path / "run")])
+    out = do_export(tmp_path / "run", tmp_path / "x", format="verl", val_fraction=0.0)
+    tests = dict(sql(tmp_path / "run", "SELECT problem_id, tests FROM problems"))
+    solutions = dict(sql(tmp_path / "run", "SELECT problem_id, any_value(text) FROM trajectories GROUP BY 1"))
+    got = rows(out, "train")
+    assert len(got) == 2
+    for r in got:
+        info = r["extra_info"]
+        assert r["reward_model"]["ground_truth"] == tests[info["problem_id"]] and r["ability"] == "code"
+        assert info["outcome_labeler"] == "code" and json.loads(info["outcome_options"]) == {"timeout_s": 20}
+        truth = r["reward_model"]["ground_truth"]
+        assert compute_score(r["data_source"], solutions[info["problem_id"]], truth, info) == 1.0
+        assert compute_score(r["data_source"], "def nothing():\n    pass\n", truth, info) == 0.0

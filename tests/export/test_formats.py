@@ -240,3 +240,48 @@ def test_verl_problems_and_start_states(curriculum_run, tmp_path):
     assert card(out)["label"] is None
     train_ids = {r["extra_info"]["problem_id"] for r in rows(out, "train")}
     assert not train_ids & {r["extra_info"]["problem_id"] for r in rows(out, "validation")}
+
+
+# labels of one trajectory, mode -> (labels exported, drop reason); 0 is wrong, None unlabeled
+FIRST_ERROR_CASES = [
+    ([1, 1, 1], "truncate", [1, 1, 1], None),
+    ([1, 0, 1, 1], "truncate", [1, 0], None),           # Monte-Carlo labels after the error are cut
+    ([1, 0, None, None], "truncate", [1, 0], None),     # gold / binary search: nothing after the error
+    ([1, 0, None], "negative", [1, 0, 0], None),
+    ([1, 0, 1], "negative", [1, 0, 0], None),
+    ([1, 0, 1], "drop", [1, 0, 1], None),               # kept whole with its own labels
+    ([1, 0, None], "drop", [1, 0, None], "unlabeled_step"),
+    ([1, None, 0], "truncate", [1, None, 0], "unlabeled_step"),  # unlabeled before the error: never cut from the middle
+    ([None], "negative", [None], "unlabeled_step"),
+    ([0.5, 0.25, 0.0, 1.0], "truncate", [0.5, 0.25, 0.0], None),  # soft: the first 0 is the first error
+    ([0, 1], "truncate", [0], None),
+]
+
+
+@pytest.mark.parametrize("labels, mode, kept, reason", FIRST_ERROR_CASES)
+def test_first_error_cut(labels, mode, kept, reason):
+    from prmflow.export.select import first_error_cut
+
+    first, got, why = first_error_cut([None if v is None else float(v) for v in labels], mode)
+    assert why == reason
+    if reason is None:
+        assert got == kept
+
+
+@pytest.mark.parametrize("mode", ["truncate", "negative", "drop"])
+def test_after_first_error_on_monte_carlo_labels(mc_run, tmp_path, mode):
+    out = do_export(mc_run, tmp_path / "x", format="prmflow", label="hard", after_first_error=mode, val_fraction=0.0)
+    full = labels_by_trajectory(mc_run, "hard_label")
+    expected = {"truncate": truncated,
+                "negative": lambda h: truncated(h) + [0.0] * (len(h) - len(truncated(h))),
+                "drop": list}[mode]
+    got = {r["trajectory_id"]: r["labels"] for r in rows(out, "train")}
+    assert got == {t: expected(h) for t, h in full.items()}
+    fe = card(out)["counts"]["first_error"]
+    later = [h[len(truncated(h)):] for h in full.values()]
+    assert fe["with_error"] == sum(1 for h in full.values() if 0.0 in h)
+    assert fe["truncated"] == (sum(1 for x in later if x) if mode == "truncate" else 0)
+    assert fe["steps_cut"] == (sum(map(len, later)) if mode == "truncate" else 0)
+    assert fe["steps_negated"] == (sum(1 for x in later for v in x if v != 0.0) if mode == "negative" else 0)
+    assert fe["kept_whole"] == (sum(1 for x in later if x) if mode == "drop" else 0)
+    assert f"After the first error (`--after-first-error {mode}`)" in (out / "README.md").read_text()

@@ -170,7 +170,7 @@ def how_to_train(config: ExportConfig, files: dict[str, str]) -> str:
         "(`extra_info.outcome_labeler`: math, numeric, exact or code). To reward each step with a prmflow PRM "
         "instead (or mixed with it), use `reward.custom_reward_function.path=pkg://prmflow.rewards.prm` with "
         "`reward.custom_reward_function.name=compute_score` and "
-        "`+reward.custom_reward_function.reward_kwargs.prm=PRM_DIR` (see docs/exports.md).\n\n"
+        "`+reward.custom_reward_function.reward_kwargs.prm=PRM_DIR` (see prmflow's docs/exports.md).\n\n"
         "Start states (`extra_info.kind = start_state`) end with an assistant message holding the prefix: "
         "render them with `apply_chat_template(prompt, continue_final_message=True, add_generation_prompt=False)` "
         "so that the policy continues the prefix. For a reverse curriculum, order or sample them by "
