@@ -241,3 +241,15 @@ def test_verl_code_rows_carry_the_tests_and_the_reward_runs_them(tmp_path, share
         truth = r["reward_model"]["ground_truth"]
         assert compute_score(r["data_source"], solutions[info["problem_id"]], truth, info) == 1.0
         assert compute_score(r["data_source"], "def nothing():\n    pass\n", truth, info) == 0.0
+
+
+def test_openrlhf_places_every_processbench_gold_label(processbench_run, tmp_path, smollm2_dir):
+    """OpenRLHF 0.9.5's ProcessRewardDataset on the real ProcessBench gsm8k gold export, SmolLM2's tokenizer,
+    the placeholder the --tokenizer check chose (" §", leading space included): every label on its position."""
+    from test_openrlhf import check_in_openrlhf
+
+    out = do_export(processbench_run, tmp_path / "x", format="openrlhf", label="gold", val_fraction=0.0,
+                    placeholder=" §", tokenizer=str(smollm2_dir))
+    assert card(out)["openrlhf"]["placeholder_token"] == " §"
+    assert len(rows(out, "train")) >= 390
+    check_in_openrlhf(out, smollm2_dir)
