@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export VLLM_NO_USAGE_STATS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: setup models browser demo study test lint bench model-card clean
+.PHONY: setup models browser consumers demo study test lint bench model-card clean
 
 setup: $(STAMP) models browser
 
@@ -45,7 +45,12 @@ study: $(STAMP)
 browser:
 	command -v chromium >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-test: $(STAMP) models browser
+# The trainers the exports are tested against (OpenRLHF, verl, TRL's converter script), beside the venv
+# in .cache/consumers; see scripts/install_consumers.sh.
+consumers: $(STAMP)
+	PY=$(PY) sh scripts/install_consumers.sh
+
+test: $(STAMP) models browser consumers
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

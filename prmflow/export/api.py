@@ -1,9 +1,10 @@
 """``export(run_dir, out, config)``: a finished run's labels in a trainer's format, with a dataset card.
 
 Reads the run through :func:`prmflow.analysis.views.connect`, which refuses a directory without
-``_SUCCESS``. Writes ``train`` and ``validation`` files (both always, either may be empty) and README.md
-into a staging directory beside ``out``, then renames it into place: an export that fails leaves
-nothing half-written.
+``_SUCCESS``. Writes the ``train`` and ``validation`` files that hold rows (an empty split is neither
+written nor listed in the card: ``datasets.load_dataset`` and verl fail on an empty Parquet file) and
+README.md into a staging directory beside ``out``, then renames it into place: an export that fails
+leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from pathlib import Path
 from prmflow.analysis.views import connect
 from prmflow.core.publish import replace_dir
 from prmflow.export.card import render as render_card
-from prmflow.export.config import BOOLEAN_FORMATS, ExportConfig, ExportError
+from prmflow.export.config import BOOLEAN_FORMATS, OPENRLHF_VERSION, SOFT_REFUSAL, ExportConfig, ExportError
 from prmflow.export.formats import math_shepherd, native, openrlhf, trl, verl
 from prmflow.export.formats.base import arrow_schema
 from prmflow.export.select import SPLITS, Example, Selection, non_binary, select_trajectories
+from prmflow.export.tokens import check_openrlhf
+from prmflow.export.tokens import load as load_tokenizer
 from prmflow.export.writers import WRITERS
 
 STEP_FORMATS = {"trl": trl, "openrlhf": openrlhf, "math-shepherd": math_shepherd, "prmflow": native}
@@ -36,19 +39,30 @@ class ExportResult:
     counts: dict
 
 
-def config_digest(run_dir: str) -> str:
-    """The run's config digest, as ``RunConfig.digest`` computed it: sha256 of the manifest's config."""
+    warnings: tuple[str, ...] = ()
+    """Things the user should know (e.g. no --license), one line each."""
+
+
+def run_config(run_dir: str) -> dict:
+    """The run's config as its manifest recorded it."""
     path = Path(run_dir) / "manifest.json"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        return dict(manifest["config"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise ExportError(f"{str(path)!r} cannot be read ({e}); is {run_dir!r} a finished prmflow run?") from e
-    return hashlib.sha256(json.dumps(manifest["config"], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_digest(run_dir: str) -> str:
+    """The run's config digest, as ``RunConfig.digest`` computed it: sha256 of the manifest's config."""
+    return hashlib.sha256(json.dumps(run_config(run_dir), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def step_counts(selection: Selection) -> dict:
     counts: dict = {"trajectories_in_run": selection.trajectories_in_run,
-                    "dropped": {reason: n for reason, n in selection.dropped.items()}}
+                    "dropped": {reason: n for reason, n in selection.dropped.items()},
+                    "first_error": {k: selection.first_error[k] for k in
+                                    ("with_error", "truncated", "steps_cut", "steps_negated", "kept_whole")}}
     for split in SPLITS:
         examples = [e for e in selection.examples if e.split == split]
         labels = [v for e in examples for v in e.labels]
@@ -64,21 +78,25 @@ def step_counts(selection: Selection) -> dict:
     return counts
 
 
-def _step_rows(config: ExportConfig, examples: list[Example]):
+def _step_rows(config: ExportConfig, examples: list[Example], tokenizer=None):
     module = STEP_FORMATS[config.format]
     if config.format in BOOLEAN_FORMATS:
         n, value = non_binary(examples)
         if n:
-            raise ExportError(f"--format {config.format} takes 0/1 step labels only, but {n} steps have other "
-                              f"{config.label} labels (e.g. {value!r}); use --format openrlhf or prmflow, which "
-                              f"carry floats")
+            raise ExportError(f"--format {config.format} takes 0/1 step labels only ({SOFT_REFUSAL[config.format]}), "
+                              f"but {n} steps have other {config.label} labels (e.g. {value!r}); use --format prmflow, "
+                              f"which carries floats")
     columns = module.columns(config, examples)
+    rows = {s: [module.row(e, config) for e in examples if e.split == s] for s in SPLITS}
+    extra: dict = {}
     if config.format == "openrlhf":
-        as_floats = openrlhf.soft(config, examples)
-        rows = {s: [openrlhf.row(e, config, as_floats=as_floats) for e in examples if e.split == s] for s in SPLITS}
-    else:
-        rows = {s: [module.row(e, config) for e in examples if e.split == s] for s in SPLITS}
-    return columns, rows, module.how_to_train(config)
+        token = None
+        if tokenizer is not None:
+            token = check_openrlhf(tokenizer, config, [r for s in SPLITS for r in rows[s]])
+        extra["openrlhf"] = {"version": OPENRLHF_VERSION, "placeholder_token": token or config.marker,
+                             "reward_tokens": list(openrlhf.REWARD_TOKENS), "tokenizer_checked": token is not None}
+        return columns, rows, openrlhf.how_to_train(config, token), extra
+    return columns, rows, module.how_to_train(config), extra
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -92,39 +110,48 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
 def export(run_dir: str, out: str, config: ExportConfig) -> ExportResult:
     out_path = Path(out)
     _prepare_out(out_path, config.overwrite)
+    tokenizer = load_tokenizer(config.tokenizer) if config.tokenizer is not None else None
     con = connect(run_dir)  # refuses a run without _SUCCESS
     digest = config_digest(run_dir)
+    run = run_config(run_dir)
+    extra: dict = {}
     if config.format == "verl":
         columns = verl.columns(config)
-        rows, counts = verl.build(con, config)
+        rows, counts = verl.build(con, config, run)
         if not any(rows.values()):
             raise ExportError(f"no problem is left to export ({counts['problems_in_run']} in the run; dropped: "
                               f"{counts['dropped'] or 'none'}); verl needs problems with a reference answer")
-        how = verl.how_to_train(config)
+        extra["verl"] = {"version": verl.VERL_VERSION,
+                         "custom_reward_function": {"path": verl.REWARD_PATH, "name": verl.REWARD_NAME}}
     else:
         selection = select_trajectories(con, config)
         if not selection.examples:
             why = ", ".join(f"{r}={n}" for r, n in selection.dropped.items()) or "the run has no steps"
             raise ExportError(f"no trajectory is left to export ({selection.trajectories_in_run} in the run; "
                               f"dropped: {why}); check --label {config.label} and the filters")
-        columns, rows, how = _step_rows(config, selection.examples)
+        columns, rows, how, extra = _step_rows(config, selection.examples, tokenizer)
         counts = step_counts(selection)
     schema = arrow_schema(columns)
-    files = {split: f"{split}.{config.file_format}" for split in SPLITS}
+    files = {split: f"{split}.{config.file_format}" for split in SPLITS if rows[split]}
+    if config.format == "verl":
+        how = verl.how_to_train(config, files)
     staging = out_path.parent / f".{out_path.name}.export-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        for split in SPLITS:
-            WRITERS[config.file_format](rows[split], schema, staging / files[split])
+        for split, name in files.items():
+            WRITERS[config.file_format](rows[split], schema, staging / name)
         (staging / "README.md").write_text(
-            render_card(config=config, run_dir=run_dir, digest=digest, columns=columns, counts=counts, files=files,
-                        how_to_train=how),
+            render_card(config=config, run_config=run, digest=digest, columns=columns, counts=counts, files=files,
+                        how_to_train=how, extra=extra),
             encoding="utf-8")
         replace_dir(staging, out_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ExportResult(out=str(out_path), files=files, counts=counts)
+    warnings = () if config.license else (
+        "no --license: the card states none (the hub shows 'unknown'); give the license of the problems' source "
+        "and the policy's outputs, e.g. --license apache-2.0",)
+    return ExportResult(out=str(out_path), files=files, counts=counts, warnings=warnings)
 
 
 def summary(result: ExportResult) -> str:
@@ -133,7 +160,9 @@ def summary(result: ExportResult) -> str:
     lines = []
     for split in SPLITS:
         s = c[split]
-        if "trajectories" in s:
+        if split not in result.files:
+            lines.append(f"  {split:<10} empty, not written")
+        elif "trajectories" in s:
             lines.append(f"  {split:<10} {s['problems']} problems, {s['trajectories']} trajectories, {s['steps']} steps "
                          f"({s['positive']} positive, {s['negative']} negative, {s['soft']} soft)")
         else:

@@ -10,7 +10,8 @@ from prmflow.export.config import FILE_FORMATS, FORMATS, LABELS, PLACEHOLDER, Ex
 
 USAGE = ("prmflow export RUN_DIR --format {" + "|".join(FORMATS) + "} --out DIR [--label {" + "|".join(LABELS) + "}] "
          "[--min-weight W] [--consensus-only] [--sources A,B] [--methods M,N] [--val-fraction F] [--seed N] "
-         "[--file-format {parquet|jsonl}] [--placeholder TEXT] [--overwrite]")
+         "[--file-format {parquet|jsonl}] [--placeholder TEXT] [--after-first-error {truncate|negative|drop}] "
+         "[--tokenizer DIR] [--license ID] [--language en,...] [--overwrite]")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,10 +38,16 @@ def parse(argv: list[str]) -> tuple[str, str, ExportConfig]:
     p.add_argument("--file-format", default="parquet", choices=FILE_FORMATS)
     p.add_argument("--placeholder", default=PLACEHOLDER)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--after-first-error", default="truncate")
+    p.add_argument("--tokenizer", default=None)
+    p.add_argument("--license", default=None)
+    p.add_argument("--language", type=_names, default=("en",))
     a = p.parse_args(argv)
     config = ExportConfig(format=a.format, label=a.label, min_weight=a.min_weight, consensus_only=a.consensus_only,
                           sources=a.sources, methods=a.methods, val_fraction=a.val_fraction, seed=a.seed,
-                          file_format=a.file_format, placeholder=a.placeholder, overwrite=a.overwrite)
+                          file_format=a.file_format, placeholder=a.placeholder, overwrite=a.overwrite,
+                          after_first_error=a.after_first_error, tokenizer=a.tokenizer, license=a.license,
+                          language=a.language)
     return a.run_dir, a.out, config
 
 
@@ -54,5 +61,7 @@ def main(argv: list[str]) -> int:
     except (ExportError, FileNotFoundError, FileExistsError) as e:
         print(f"prmflow export: {e}", file=sys.stderr)
         return 2
+    for warning in result.warnings:
+        print(f"prmflow export: warning: {warning}", file=sys.stderr)
     print(summary(result))
     return 0

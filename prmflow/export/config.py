@@ -20,10 +20,25 @@ FORMATS: tuple[str, ...] = ("trl", "openrlhf", "math-shepherd", "verl", "prmflow
 LABELS: tuple[str, ...] = ("hard", "soft", "relative", "judge", "consensus", "gold")
 FILE_FORMATS: tuple[str, ...] = ("parquet", "jsonl")
 
-BOOLEAN_FORMATS = ("trl", "math-shepherd")
+BOOLEAN_FORMATS = ("trl", "openrlhf", "math-shepherd")
 """Formats whose labels are booleans (or ``+``/``-``) only: TRL's ``PRMTrainer.tokenize_row`` casts every
-label with ``int()``, so a soft 0.67 would silently train as 0; Math-Shepherd's ``label`` text holds one
-``+`` or ``-`` per step."""
+label with ``int()``, so a soft 0.67 would silently train as 0; OpenRLHF 0.9.5's ``ProcessRewardDataset``
+writes the labels into a copy of the Long ``input_ids`` tensor, so float labels fail on every row
+(``RuntimeError: Index put requires the source and destination dtypes match``; they worked only in
+0.5.0-0.5.5); Math-Shepherd's ``label`` text holds one ``+`` or ``-`` per step."""
+
+OPENRLHF_VERSION = "0.9.5"
+"""The OpenRLHF release the openrlhf format targets: the last with ``openrlhf.cli.train_prm`` (removed in
+0.10, 2026-03), tested with its own ``ProcessRewardDataset`` and ``PRMLoss`` (tests/export)."""
+
+AFTER_FIRST_ERROR = ("truncate", "negative", "drop")
+
+SOFT_REFUSAL = {
+    "trl": "TRL's PRMTrainer casts labels with int(), so a soft label would silently become 0",
+    "openrlhf": (f"OpenRLHF {OPENRLHF_VERSION}'s ProcessRewardDataset puts labels into a Long tensor, so float labels "
+                 f"fail on every row (they worked only in 0.5.0-0.5.5)"),
+    "math-shepherd": "Math-Shepherd's label text holds one + or - per step",
+}
 
 PLACEHOLDER = " ки"
 """Math-Shepherd's step tag (peiyi9979/Math-Shepherd on the hub: "ки" serves as a unique token denoting the
@@ -60,6 +75,18 @@ class ExportConfig:
     """The step tag of openrlhf and math-shepherd exports, put after every step."""
     overwrite: bool = False
     """Replace an existing non-empty output directory."""
+    after_first_error: str = "truncate"
+    """Step formats: what happens to the steps after a trajectory's first wrong step: truncate (left out,
+    the PRM800K / TRL convention) | negative (each labeled 0) | drop (kept with their own labels; the
+    trajectory is dropped if one of them is unlabeled). See :mod:`prmflow.export.select`."""
+    license: str | None = None
+    """The dataset card's ``license`` (a hub license id, e.g. apache-2.0); None leaves it out, with a
+    warning: the license of labels follows the license of the problems and of the policy's outputs."""
+    language: tuple[str, ...] = ("en",)
+    """The dataset card's ``language`` (ISO 639-1 codes of the problems' and solutions' language)."""
+    tokenizer: str | None = None
+    """openrlhf: a tokenizer directory to check the placeholder and reward tokens against (each one token,
+    exactly one placeholder per label in every input); the export is refused otherwise."""
 
     def __post_init__(self) -> None:
         if self.format == "verl" and self.label is not None:
@@ -69,6 +96,7 @@ class ExportConfig:
             object.__setattr__(self, "label", "soft" if self.format == "prmflow" else "hard")
         object.__setattr__(self, "sources", tuple(self.sources))
         object.__setattr__(self, "methods", tuple(self.methods))
+        object.__setattr__(self, "language", tuple(self.language))
         self._verify_args()
 
     def _verify_args(self) -> None:
@@ -84,9 +112,20 @@ class ExportConfig:
             raise ExportError(f"--min-weight must be a finite number, got {self.min_weight!r}")
         if self.format in BOOLEAN_FORMATS and self.label == "soft":
             raise ExportError(
-                f"--format {self.format} takes boolean step labels only (TRL's PRMTrainer casts labels with int(), so "
-                f"a soft label would silently become 0); use --label hard, or --format openrlhf / prmflow for soft labels"
+                f"--format {self.format} takes boolean step labels only ({SOFT_REFUSAL[self.format]}); use --label "
+                f"hard, or --format prmflow for soft labels"
             )
+        if self.after_first_error not in AFTER_FIRST_ERROR:
+            raise ExportError(f"--after-first-error must be one of {', '.join(AFTER_FIRST_ERROR)}, "
+                              f"got {self.after_first_error!r}")
+        if self.format == "verl" and self.after_first_error != "truncate":
+            raise ExportError(f"--after-first-error {self.after_first_error} shapes step labels, which --format verl "
+                              f"does not export; drop it")
+        if self.tokenizer is not None and self.format != "openrlhf":
+            raise ExportError(f"--tokenizer checks OpenRLHF's placeholder tokens and applies to --format openrlhf "
+                              f"only, got --format {self.format}")
+        if self.license is not None and (not self.license.strip() or any(c.isspace() for c in self.license)):
+            raise ExportError(f"--license must be a hub license id such as apache-2.0 or cc-by-4.0, got {self.license!r}")
         if self.format == "verl":
             used = [name for name, on in (("--min-weight", self.min_weight is not None),
                                           ("--consensus-only", self.consensus_only),
@@ -99,6 +138,8 @@ class ExportConfig:
                 raise ExportError(f"--placeholder must hold a visible token, got {self.placeholder!r}")
             if self.placeholder.strip() in ("+", "-"):
                 raise ExportError(f"--placeholder must differ from the reward tokens + and -, got {self.placeholder!r}")
+        if not self.language or any(not (2 <= len(c) <= 3 and c.isalpha() and c.islower()) for c in self.language):
+            raise ExportError(f"--language takes comma-separated ISO 639 codes such as en, got {','.join(self.language)!r}")
         if any(not s for s in self.sources) or any(not m for m in self.methods):
             raise ExportError("--sources and --methods take comma-separated non-empty names")
 

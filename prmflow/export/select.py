@@ -1,17 +1,33 @@
 """Which trajectories leave a run, with which step labels, in which split: one DuckDB query over the views.
 
-A trajectory is exported whole or not at all. Its steps are each other's context (a PRM scores step k
-given steps 0..k-1), so a trajectory whose chosen label is missing on one step, or whose step falls below
-``--min-weight``, cannot lose only that step: it is dropped, and the first reason that applies is counted
-(the dataset card lists them). Reasons, in the order they are checked:
+Its steps are each other's context (a PRM scores step k given steps 0..k-1), so a trajectory never
+loses a step from its middle. What happens after its first wrong step (the first step whose chosen label
+is 0) is ``--after-first-error`` (:data:`AFTER_FIRST_ERROR`):
+
+- ``truncate`` (the default): the trajectory is exported up to and including its first wrong step, and
+  the steps after it are left out, labeled or not. This is the PRM800K convention that TRL's own
+  conversion (``examples/datasets/prm800k.py``) and ProcessBench follow: once a step is wrong, the
+  later steps have no well-defined label (gold and binary-search labels leave them null; Monte-Carlo
+  labels there describe a continuation from a wrong state).
+- ``negative``: the steps after the first wrong step are exported, each labeled 0 ("once wrong, the
+  rest is wrong", Math-Shepherd's hard estimation read strictly).
+- ``drop``: the behaviour before the convention: a trajectory whose steps after the first error are all
+  labeled is exported whole with its own labels; one with an unlabeled step there is dropped
+  (``unlabeled_step``).
+
+A step before the first wrong one without a label, or below ``--min-weight``, drops the whole
+trajectory, and the first reason that applies is counted (the dataset card lists them). Reasons, in
+the order they are checked:
 
 - ``source_filtered``, ``method_filtered``: outside ``--sources`` / ``--methods``;
 - ``not_consensus``: ``--consensus-only`` or ``--label consensus``, and its judge and Monte-Carlo first
   errors do not agree (or were not both known);
-- ``unlabeled_step``: a step has no value in the chosen label column;
-- ``below_min_weight``: a step's consistency weight is below ``--min-weight`` or null;
+- ``unlabeled_step``: an exported step has no value in the chosen label column;
+- ``below_min_weight``: an exported step's consistency weight is below ``--min-weight`` or null;
 - ``placeholder_in_text``: openrlhf / math-shepherd only, the placeholder's text occurs in the prompt or a
-  step (see :func:`prmflow.export.formats.tagged.check_placeholder`).
+  step (see :func:`prmflow.export.formats.tagged.check_placeholder`);
+- ``step_prefix_in_text``: math-shepherd only, the problem text holds ``Step 1:``, where TRL's converter
+  would cut the first step off (see :mod:`prmflow.export.formats.math_shepherd`).
 
 The split is by problem: ``problem_id`` hashed with the seed (``content_id("split", seed, problem_id)``)
 and read as a fraction in [0, 1); below ``--val-fraction`` is validation. Every trajectory of a problem
@@ -25,7 +41,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from prmflow.export.config import ExportConfig, ExportError
+from prmflow.export.config import AFTER_FIRST_ERROR, ExportConfig, ExportError  # noqa: F401 (re-exported)
+from prmflow.export.formats.tagged import prefix_clash
 from prmflow.ids import content_id
 
 LABEL_SQL = {
@@ -45,9 +62,11 @@ LABEL_SQL = {
 
 DROP_REASONS = (
     "source_filtered", "method_filtered", "not_consensus", "unlabeled_step", "below_min_weight", "placeholder_in_text",
+    "step_prefix_in_text",
 )
 
 SPLITS = ("train", "validation")
+
 
 
 def split_of(problem_id: str, seed: int, val_fraction: float) -> str:
@@ -79,6 +98,10 @@ class Selection:
     trajectories_in_run: int
     dropped: Counter = field(default_factory=Counter)
     """Trajectories dropped, per reason (DROP_REASONS)."""
+    first_error: Counter = field(default_factory=Counter)
+    """What the first-error convention did: ``with_error`` (exported trajectories holding a wrong step),
+    ``truncated`` (trajectories cut after it), ``steps_cut``, ``steps_negated`` (labels set to 0 by
+    ``negative``), ``kept_whole`` (``drop``: trajectories exported past their first error)."""
 
 
 _QUERY = """
@@ -88,9 +111,7 @@ SELECT s.trajectory_id,
        any_value(s.domain) AS domain,
        list(s.step_text ORDER BY s.step_index) AS steps,
        list(({label})::DOUBLE ORDER BY s.step_index) AS labels,
-       count({label}) AS labeled,
        list(s.weight ORDER BY s.step_index) AS weights,
-       bool_and(coalesce(s.weight >= $min_weight, false)) AS weights_ok,
        list(DISTINCT s.method) FILTER (WHERE s.method IS NOT NULL) AS methods,
        bool_and(s.consensus IS TRUE) AS consensus,
        any_value(s.outcome) AS outcome,
@@ -117,21 +138,47 @@ def check_filters(con: duckdb.DuckDBPyConnection, config: ExportConfig, table: s
                               f"it holds: {', '.join(held) or 'none'}")
 
 
-def _drop_reason(row: dict, config: ExportConfig) -> str | None:
+def _filter_reason(row: dict, config: ExportConfig) -> str | None:
+    """The reasons that look at the trajectory as a whole, before its labels are read."""
     if config.sources and row["source"] not in config.sources:
         return "source_filtered"
     if config.methods and not (row["methods"] and set(row["methods"]) <= set(config.methods)):
         return "method_filtered"
     if (config.consensus_only or config.label == "consensus") and not row["consensus"]:
         return "not_consensus"
-    if row["labeled"] != row["n"]:
-        return "unlabeled_step"
-    if config.min_weight is not None and not row["weights_ok"]:
+    return None
+
+
+def first_error_cut(labels: list[float | None], mode: str) -> tuple[int | None, list[float | None], str | None]:
+    """``(first wrong index or None, the labels to export, drop reason or None)`` under ``mode``.
+
+    The labels returned are as long as the steps to export: a prefix of ``labels`` for ``truncate``."""
+    first = next((i for i, v in enumerate(labels) if v == 0.0), None)
+    head = labels if first is None else labels[: first + 1]
+    if any(v is None for v in head):
+        return first, head, "unlabeled_step"
+    if first is None or first == len(labels) - 1:
+        return first, list(labels), None
+    if mode == "truncate":
+        return first, list(head), None
+    if mode == "negative":
+        return first, list(head) + [0.0] * (len(labels) - first - 1), None
+    if any(v is None for v in labels[first + 1 :]):
+        return first, list(labels), "unlabeled_step"
+    return first, list(labels), None
+
+
+def _label_reason(steps: list[str], weights: list, prompt: str, config: ExportConfig) -> str | None:
+    """The reasons that look at the steps to export."""
+    if config.min_weight is not None and not all(w is not None and w >= config.min_weight for w in weights):
         return "below_min_weight"
     if config.format in ("openrlhf", "math-shepherd"):
         marker = config.marker
-        if marker in row["prompt"] or any(marker in s for s in row["steps"]):
+        if marker in prompt or any(marker in s for s in steps):
             return "placeholder_in_text"
+    if config.format == "math-shepherd":
+        if prefix_clash(prompt, tuple(steps)):
+            return "step_prefix_in_text"
     return None
 
 
@@ -140,9 +187,7 @@ def select_trajectories(con: duckdb.DuckDBPyConnection, config: ExportConfig) ->
     check_filters(con, config)
     cursor = con.execute(
         f"SELECT t.*, p.prompt FROM ({_QUERY.format(label=LABEL_SQL[config.label])}) t "
-        f"LEFT JOIN problems p USING (problem_id) ORDER BY t.trajectory_id",
-        {"min_weight": config.min_weight if config.min_weight is not None else 0.0},
-    )
+        f"LEFT JOIN problems p USING (problem_id) ORDER BY t.trajectory_id")
     names = [d[0] for d in cursor.description]
     selection = Selection(examples=[], trajectories_in_run=0)
     for values in cursor.fetchall():
@@ -154,10 +199,16 @@ def select_trajectories(con: duckdb.DuckDBPyConnection, config: ExportConfig) ->
         if not (row["first"] == 0 and row["last"] == row["n"] - 1 == row["num_steps"] - 1):
             raise ExportError(f"trajectory {row['trajectory_id']} has {row['n']} step rows for {row['num_steps']} "
                               f"steps: the run's steps table is inconsistent; rerun it")
-        reason = _drop_reason(row, config)
+        reason = _filter_reason(row, config)
+        first, labels, cut_reason = first_error_cut(list(row["labels"]), config.after_first_error)
+        reason = reason or cut_reason
+        n = len(labels)
+        steps, weights = list(row["steps"])[:n], list(row["weights"])[:n]
+        reason = reason or _label_reason(steps, weights, row["prompt"], config)
         if reason is not None:
             selection.dropped[reason] += 1
             continue
+        _count_first_error(selection.first_error, config.after_first_error, first, list(row["labels"]), labels)
         methods = row["methods"] or []
         selection.examples.append(Example(
             problem_id=row["problem_id"],
@@ -165,14 +216,27 @@ def select_trajectories(con: duckdb.DuckDBPyConnection, config: ExportConfig) ->
             source=row["source"],
             domain=row["domain"],
             prompt=row["prompt"],
-            steps=tuple(row["steps"]),
-            labels=tuple(float(v) for v in row["labels"]),
-            weights=tuple(row["weights"]),
+            steps=tuple(steps),
+            labels=tuple(float(v) for v in labels),
+            weights=tuple(weights),
             method=methods[0] if len(methods) == 1 else ",".join(sorted(methods)) or None,
             outcome=row["outcome"],
             split=split_of(row["problem_id"], config.seed, config.val_fraction),
         ))
     return selection
+
+
+def _count_first_error(counts: Counter, mode: str, first: int | None, before: list, after: list) -> None:
+    counts["with_error"] += first is not None
+    if first is None or first == len(before) - 1:
+        return
+    if mode == "truncate":
+        counts["truncated"] += 1
+        counts["steps_cut"] += len(before) - len(after)
+    elif mode == "negative":
+        counts["steps_negated"] += sum(1 for b in before[first + 1 :] if b != 0.0)
+    else:
+        counts["kept_whole"] += 1
 
 
 def non_binary(examples: list[Example]) -> tuple[int, float | None]:

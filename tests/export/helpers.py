@@ -18,10 +18,18 @@ def do_export(run: Path, out: Path, **options) -> Path:
 
 
 def rows(out: Path, split: str) -> list[dict]:
+    """A split's rows; [] when the export wrote no file for it (an empty split is not written)."""
     parquet, jsonl = out / f"{split}.parquet", out / f"{split}.jsonl"
     if parquet.exists():
         return pq.read_table(parquet).to_pylist()
+    if not jsonl.exists():
+        return []
     return [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+
+
+def truncated(labels: list) -> list:
+    """The first-error convention written by hand: up to and including the first 0."""
+    return labels[: labels.index(0.0) + 1] if 0.0 in labels else list(labels)
 
 
 def all_rows(out: Path) -> list[dict]:

@@ -11,11 +11,11 @@ from prmflow.cli import main
 
 
 def test_export_command_writes_the_files_and_the_card(mc_run, tmp_path, capsys):
-    assert main(["export", str(mc_run), "--format", "openrlhf", "--out", str(tmp_path / "x"), "--label", "soft",
+    assert main(["export", str(mc_run), "--format", "openrlhf", "--out", str(tmp_path / "x"), "--label", "hard",
                  "--file-format", "jsonl", "--val-fraction", "0.2", "--seed", "3"]) == 0
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["README.md", "train.jsonl", "validation.jsonl"]
     c = card(tmp_path / "x")
-    assert (c["format"], c["label"], c["file_format"], c["split"]["seed"]) == ("openrlhf", "soft", "jsonl", 3)
+    assert (c["format"], c["label"], c["file_format"], c["split"]["seed"]) == ("openrlhf", "hard", "jsonl", 3)
     assert "wrote" in capsys.readouterr().out
 
 
@@ -40,6 +40,13 @@ REFUSALS = [
     (["--format", "verl", "--label", "hard"], "--label hard does not apply to --format verl"),
     (["--format", "openrlhf", "--placeholder", "+"], "--placeholder must differ from the reward tokens"),
     (["--format", "trl", "--bogus"], "unrecognized arguments: --bogus"),
+    (["--format", "openrlhf", "--label", "soft"], "OpenRLHF 0.9.5's ProcessRewardDataset puts labels into a Long tensor"),
+    (["--format", "trl", "--after-first-error", "keep"], "--after-first-error must be one of truncate, negative, drop, got 'keep'"),
+    (["--format", "verl", "--after-first-error", "drop"], "--after-first-error drop shapes step labels"),
+    (["--format", "trl", "--tokenizer", "x"], "--tokenizer checks OpenRLHF's placeholder tokens"),
+    (["--format", "openrlhf", "--tokenizer", "/nonexistent/tok"], "--tokenizer '/nonexistent/tok' cannot be loaded"),
+    (["--format", "trl", "--license", "apache 2"], "--license must be a hub license id"),
+    (["--format", "trl", "--language", "English"], "--language takes comma-separated ISO 639 codes"),
     (["--out", "x"], "the following arguments are required: --format"),
 ]
 

@@ -10,6 +10,8 @@ in the dataset card), and :func:`tagged_input` re-checks the count it built.
 
 from __future__ import annotations
 
+import re
+
 from prmflow.export.config import ExportError
 
 STEP_JOINER = "\n"
@@ -26,3 +28,17 @@ def tagged_input(prompt: str, steps: tuple[str, ...], placeholder: str, tags: li
         raise ExportError(f"the placeholder {marker!r} occurs {text.count(marker)} times for {len(steps)} steps: "
                           f"a step or the prompt contains it")
     return text
+
+
+FIRST_PREFIX = "Step 1:"
+"""Math-Shepherd: what TRL's converter splits the first step off the prompt at; it must occur once before the first tag."""
+
+
+def prefixed(steps: tuple[str, ...]) -> tuple[str, ...]:
+    """``Step k: <step>`` for step k (1-based); a step already starting with its own ``Step k:`` is kept."""
+    return tuple(step if re.match(rf"Step {k}:", step) else f"Step {k}: {step}" for k, step in enumerate(steps, 1))
+
+
+def prefix_clash(prompt: str, steps: tuple[str, ...]) -> bool:
+    """Whether TRL's converter would cut the prompt at a ``Step 1:`` that is not the first step's prefix."""
+    return (prompt + "\n" + prefixed(steps[:1])[0]).count(FIRST_PREFIX) != 1 if steps else False
