@@ -72,7 +72,9 @@ class Program:
     argv: list[str]
     stdin: bytes = b""
     fds: tuple[int, ...] = ()
-    """Host descriptors the program inherits, at the same numbers (pipes to another program)."""
+    """Host descriptors the program inherits, at the same numbers (pipes to another program). They are
+    given away: ``run_group`` closes them here once the program started (or failed to), so that the
+    program's end is the end of every copy but its own, and its peer reads end-of-file."""
     limits: Limits | None = None
     """This program's limits; None: the sandbox's."""
 
@@ -139,6 +141,8 @@ class Sandbox:
                     dirs.append(write_program_dir(self.tmp_parent, prog.files, uid))
                     running.append(self._spawn(prog, dirs[-1], uid))
             except OSError as e:
+                for prog in programs[len(running):]:
+                    _close_all(prog.fds)
                 for r in running:
                     r.kill()
                     r.close()
@@ -178,6 +182,7 @@ class Sandbox:
             os.close(status_w)
             if seccomp_fd is not None:
                 os.close(seccomp_fd)
+            _close_all(prog.fds)
         return _Running(proc, status_r, limits, prog.stdin)
 
 
@@ -265,6 +270,14 @@ class _Running:
         if self.outcome == "stopped":
             return Result("stopped", None, out, err, duration, "stopped: the group's primary program ended first")
         return Result("error", None, out, err, duration, "the sandbox ended without reporting how its program ended")
+
+
+def _close_all(fds: tuple[int, ...]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _is_int(text: str) -> bool:

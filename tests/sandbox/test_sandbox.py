@@ -58,12 +58,19 @@ def test_argv_isolates_network_env_and_project(root_mode):
         assert not Path(source).is_relative_to(PROJECT), source
     assert str(PROJECT) not in joined
     assert ["--ro-bind", "/host/prog", "/prog"] == argv[argv.index("/host/prog") - 1: argv.index("/host/prog") + 2]
-    # The only writable mount is the size-capped /tmp.
+    # The only writable mounts are the size-capped /tmp and /dev/shm; the root and /dev are read-only.
     assert "--bind" not in argv
-    i = argv.index("--tmpfs")
-    assert argv[i - 2:i] == ["--size", str(64 << 20)] and argv[i + 1] == "/tmp"
-    launcher = argv[argv.index(bw.LAUNCHER) + 1: argv.index(bw.LAUNCHER) + 7]
-    assert launcher[-1] == ("1900000001" if root_mode else "-1")
+    tmpfs = {argv[i + 1]: argv[i - 1] for i, a in enumerate(argv) if a == "--tmpfs"}
+    assert tmpfs == {"/tmp": str(64 << 20), "/dev/shm": str(16 << 20)}
+    assert all(argv[i - 2] == "--size" for i, a in enumerate(argv) if a == "--tmpfs")
+    remounts = [argv[i + 1] for i, a in enumerate(argv) if a == "--remount-ro"]
+    assert remounts == ["/dev", "/"] and argv.index("--remount-ro") > max(i for i, a in enumerate(argv) if a == "--tmpfs")
+    # The launcher is pid 1 (no bwrap reaper the program could reach).
+    assert "--as-pid-1" in argv
+    launcher = argv[argv.index(bw.LAUNCHER) + 1: argv.index(bw.LAUNCHER) + 8]
+    assert launcher[-2] == ("1900000001" if root_mode else "-1")
+    # The process limit counts the init when it shares the program's uid (a user namespace).
+    assert launcher[3] == ("16" if root_mode else "17")
 
 
 def test_missing_bwrap_fails_closed_naming_the_package(monkeypatch):
@@ -98,7 +105,8 @@ def test_old_bwrap_without_size_fails_closed(tmp_path, monkeypatch):
 
 
 def textwrap_help() -> str:
-    flags = " ".join(["--size", "--disable-userns", "--json-status-fd", "--die-with-parent", "--perms", "--seccomp"])
+    flags = " ".join(["--size", "--disable-userns", "--as-pid-1", "--remount-ro", "--die-with-parent", "--perms",
+                      "--seccomp"])
     return f'if [ "$1" = "--help" ]; then echo "{flags}"; exit 0; fi\n'
 
 
@@ -152,15 +160,15 @@ def test_run_many_keeps_order_and_runs_concurrently(sandbox):
 def test_unsandboxed_mode_runs_with_limits():
     box = Sandbox(Limits(timeout_s=5, max_output_bytes=100), mode="none")
     r = box.run({"p.py": "import resource\nprint(resource.getrlimit(resource.RLIMIT_NPROC))\n"}, ["p.py"])
-    assert r.status == "ok" and r.stdout.strip() == b"(16, 16)"
+    assert r.status == "ok" and r.stdout.strip() == b"(17, 17)"  # the init is one of the user's processes
     flood = box.run({"p.py": "print('x' * 1000)\n"}, ["p.py"])
     assert flood.status == "output_limit" and len(flood.stdout) == 100
 
 
-def _run_filter(program: bytes, arch: int, nr: int) -> int:
+def _run_filter(program: bytes, arch: int, nr: int, arg0: int = 0) -> int:
     """A tiny classic-BPF interpreter for the opcodes the filter uses, to check it without a kernel."""
     insns = [struct.unpack("=HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
-    data = {0: nr, 4: arch}
+    data = {0: nr, 4: arch, 16: arg0 & 0xFFFFFFFF, 20: arg0 >> 32}
     pc, acc = 0, 0
     while True:
         code, jt, jf, k = insns[pc]
@@ -170,8 +178,12 @@ def _run_filter(program: bytes, arch: int, nr: int) -> int:
             pc += jt if acc == k else jf
         elif code == 0x35:
             pc += jt if acc >= k else jf
+        elif code == 0x45:
+            pc += jt if acc & k else jf
         elif code == 0x06:
             return k
+        else:
+            raise AssertionError(f"unknown opcode {code:#x}")
         pc += 1
 
 
@@ -179,9 +191,17 @@ def _run_filter(program: bytes, arch: int, nr: int) -> int:
 def test_seccomp_filter_denies_exactly_its_table(arch, audit_arch):
     program = seccomp.filter_program(arch)
     numbers = seccomp.denied_numbers(arch)
-    deny, allow = 0x00050000 | errno.EPERM, 0x7FFF0000
+    clone, clone3 = seccomp.clone_numbers(arch)
+    deny, allow, enosys = 0x00050000 | errno.EPERM, 0x7FFF0000, 0x00050000 | errno.ENOSYS
     for nr in range(0, 460):
-        assert _run_filter(program, audit_arch, nr) == (deny if nr in numbers.values() else allow), nr
+        expected = enosys if nr == clone3 else deny if nr in numbers.values() else allow
+        assert _run_filter(program, audit_arch, nr) == expected, nr
+    # clone: a fork's or a thread's flags pass, any CLONE_NEW* flag is refused, whatever else is set
+    for flags in (0x01200011, 0x003D0F00, 0x11, 0xFFFFFFFF00000011):
+        assert _run_filter(program, audit_arch, clone, flags) == allow, hex(flags)
+    for new in (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000):
+        assert _run_filter(program, audit_arch, clone, new | 0x11) == deny, hex(new)
+        assert _run_filter(program, audit_arch, clone, new | 0x003D0F00) == deny, hex(new)
     assert _run_filter(program, 0x40000003, 26) == deny  # i386 ptrace through int 0x80
     if arch == "x86_64":
         assert _run_filter(program, audit_arch, 0x40000000 | 101) == deny  # x32 ptrace

@@ -161,18 +161,24 @@ GUARDED_TESTS = json.dumps({"test": PLAIN_TESTS, "entry_point": "add"})
 
 
 @pytest.mark.parametrize("solution,plain_returns,value,detail", [
-    (ALWAYS_EQUAL + "def add(a, b):\n    return Eq()\n", True, 0.0, "TypeError: returned a solution.Eq, not a plain"),
+    (ALWAYS_EQUAL + "def add(a, b):\n    return Eq()\n", True, 0.0, "TypeError: the solution's add returned a solution.Eq, not plain data"),
     (ALWAYS_EQUAL + "def add(a, b):\n    return [Eq()]\n", True, 0.0, "returned a solution.Eq"),
     ("from unittest.mock import ANY\ndef add(a, b):\n    return ANY\n", True, 0.0, "unittest.mock._ANY"),
     ("class I(int):\n    pass\ndef add(a, b):\n    return I(a + b)\n", True, 0.0, "returned a solution.I"),
     ("def add(a, b):\n    return a + b\n", True, 1.0, None),
-    # the hack, when the guard is off: why it is on by default
-    (ALWAYS_EQUAL + "def add(a, b):\n    return Eq()\n", False, 1.0, None),
+    # With the guard off a builtin's subclass crosses as its builtin value, made by the builtin's own
+    # methods: a right one passes, an always-equal one is still no value at all.
+    ("class I(int):\n    pass\ndef add(a, b):\n    return I(a + b)\n", False, 1.0, None),
+    ("class I(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
+     "def add(a, b):\n    return I(7)\n", False, 0.0, "AssertionError"),
+    (ALWAYS_EQUAL + "def add(a, b):\n    return Eq()\n", False, 0.0, "returned a solution.Eq, not plain data"),
 ])
 def test_always_equal_results_do_not_pass(solution, plain_returns, value, detail):
-    out = CodeLabeler(CodeConfig(timeout_s=5, plain_returns=plain_returns)).label(solution, GUARDED_TESTS)
-    assert (out.value, out.status) == (value, "ok"), out
-    assert detail is None or detail in out.detail, out
+    # With or without an entry point named: no object crosses from the solution to the tests.
+    for tests in (GUARDED_TESTS, PLAIN_TESTS):
+        out = CodeLabeler(CodeConfig(timeout_s=5, plain_returns=plain_returns)).label(solution, tests)
+        assert (out.value, out.status) == (value, "ok"), out
+        assert detail is None or detail in out.detail, out
 
 
 @pytest.mark.parametrize("reference,status,detail", [
