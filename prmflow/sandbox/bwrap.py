@@ -56,6 +56,7 @@ try:
     if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
     ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
     pid = os.fork()
 except BaseException as e:
     os.write(status, ("E %s: %s\\n" % (type(e).__name__, e)).encode())
@@ -63,6 +64,7 @@ except BaseException as e:
 if pid == 0:
     try:
         os.close(ready_r)
+        os.close(go_w)
         os.close(status)
         for s in quiet:
             try:
@@ -94,13 +96,18 @@ if pid == 0:
         sys.modules["__main__"] = main
         os.write(ready_w, b"R")
         os.close(ready_w)
+        # Wait until the init has said the program runs: its record comes before anything the program does.
+        if os.read(go_r, 1) != b"G":
+            os._exit(125)
+        os.close(go_r)
     except BaseException as e:
         os.write(ready_w, ("E %s: %s" % (type(e).__name__, e)).encode())
         os._exit(125)
-    del r, status, ready_r, ready_w, quiet, pid, ctypes
+    del r, status, ready_r, ready_w, go_r, go_w, quiet, pid, ctypes
     exec(compile(source, sys.argv[0], "exec"), main.__dict__)
 else:
     os.close(ready_w)
+    os.close(go_r)
     said = b""
     while True:
         chunk = os.read(ready_r, 4096)
@@ -113,6 +120,8 @@ else:
         os.kill(pid, signal.SIGKILL)
         os._exit(125)
     os.write(status, b"S\\n")
+    os.write(go_w, b"G")
+    os.close(go_w)
     while True:
         try:
             done, how = os.wait()

@@ -218,14 +218,15 @@ def verdict(judge: Result, solution: Result, partial: bool, name: str = "code") 
         return Outcome(value, name, "ok", None, detail)
     passed = sum(1 for e in events if e.get("event") == "unit" and e.get("ok") is True)
     value = passed / total if partial and total else 0.0
-    if judge.status == "timeout":
-        status, how = "timeout", judge.detail
-    elif solution.status == "timeout":
-        status, how = "timeout", solution.detail
+    if judge.status == "timeout" or solution.status == "timeout":
+        status, how = "timeout", judge.detail if judge.status == "timeout" else solution.detail
     else:
         status = "crash"
-        if done is None and judge.status != "ok":
-            how = f"the tests' process ended early ({judge.detail})" if solution.status in ("ok", "stopped") else how
+        if done is not None and isinstance(done.get("gone"), str):
+            # the judge saw the solution's process end or break the channel; say how it ended if it did
+            how = done["gone"] + ("" if solution.status == "stopped" else f" ({how})")
+        elif done is None and solution.status in ("ok", "stopped"):
+            how = f"the tests' process ended early ({judge.detail})"
     tail = solution.stderr.decode("utf-8", errors="replace").strip()[-300:]
     detail = f"{how}; {passed}/{total} tests passed before" + (f"; stderr: {tail}" if tail else "")
     return Outcome(value, name, status, None, detail)

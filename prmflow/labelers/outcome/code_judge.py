@@ -79,8 +79,8 @@ class Channel:
             for change in reply[3]:
                 _apply_change(args, change)
             return reply[2]
-        if kind == "raise" and len(reply) == 4 and type(reply[2]) is str and type(reply[3]) is str:
-            raise _exception(reply[2], reply[3])
+        if kind == "raise" and len(reply) == 5 and type(reply[2]) is str and type(reply[3]) is str:
+            raise _exception(reply[2], reply[3], reply[4] if type(reply[4]) is list else None)
         if kind == "unplain" and type(reply[2]) is str:
             raise TypeError(f"the solution's {name} returned {reply[2]}")
         self.gone = "the solution answered out of turn"
@@ -101,13 +101,19 @@ def _apply_change(args, change):
         arg.update(new)
 
 
-def _exception(name, message):
-    """The solution's exception as one of the judge's: a builtin Exception type by name, else SolutionError."""
+def _exception(name, message, args):
+    """The solution's exception as one of the judge's: a builtin Exception type by name (with the
+    arguments it was raised with when they are plain data and say the same), else SolutionError."""
     kind = getattr(builtins, name, None)
     if isinstance(kind, type) and issubclass(kind, Exception) and "." not in name:
         try:
-            return kind(message)
+            if args is not None and str(kind(*args)) == message:
+                return kind(*args)
         except Exception:  # noqa: BLE001 - a builtin whose constructor wants other arguments
+            pass
+        try:
+            return kind(message)
+        except Exception:  # noqa: BLE001
             pass
     return SolutionError(f"{name}: {message}")
 

@@ -3,13 +3,14 @@
 ``python code_server.py solution.py REQUEST_FD REPLY_FD BY_VALUE``. It runs the solution as module
 ``solution``, answers ``["hello", names]`` (or ``["load_error", why]``), then answers each
 ``["call", seq, name, args, kwargs]`` with ``["return", seq, value, changed_args]``, ``["raise", seq,
-type, message]`` or ``["unplain", seq, why]``, everything as plain data (``prmflow_code_channel``).
+type, message, args]`` or ``["unplain", seq, why]``, everything as plain data (``prmflow_code_channel``).
 The solution can do anything to this process, this file included: all it can send is plain data,
 which is no more than what its functions could return, and the verdict is reached elsewhere.
 """
 
 import os
 import sys
+from builtins import BaseException, callable, enumerate, isinstance, list, str, type  # noqa: A004 - held before the solution may patch them
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
 from prmflow_code_channel import ChannelError, Line, dumps, loads, to_plain, write_all  # noqa: E402
@@ -59,7 +60,15 @@ def main():
         except BaseException as e:  # noqa: BLE001 - the judge decides what the exception means
             kind = type(e)
             where = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-            reply = ["raise", seq, where, str(e)[:300]]
+            try:
+                message = str(e)[:300]
+            except BaseException:  # noqa: BLE001 - an exception whose __str__ fails
+                message = ""
+            try:
+                arguments = to_plain(list(e.args)) if len(repr(e.args)) < 1000 else None
+            except BaseException:  # noqa: BLE001 - arguments that are not plain: the message stands for them
+                arguments = None
+            reply = ["raise", seq, where, message, arguments]
         else:
             try:
                 changed = [[i, after] for i, was in before if (after := to_plain(args[i])) != was]
