@@ -61,9 +61,9 @@ class CodeConfig:
     """Wall-clock limit per execution (solution and all its tests)."""
     memory_mb: int = 1024
     """Address-space limit per process, MiB."""
-    max_processes: int = 16
+    max_processes: int = 4
     """Processes and threads the program may hold at once. With ``memory_mb`` it bounds the memory of
-    one sandbox: max_processes x memory_mb, plus its tmpfs (docs/sandbox.md)."""
+    one sandbox: max_processes x memory_mb, plus its tmpfs (docs/sandbox.md); 4 x 1 GiB by default."""
     max_output_bytes: int = 1 << 20
     """Cap on each of stdout and stderr; past it the execution is killed (a crash)."""
     file_size_mb: int = 16

@@ -155,12 +155,12 @@ class Line:
 
         while True:
             i = self.buf.find(b"\n")
+            if i > self.cap or (i < 0 and len(self.buf) > self.cap):
+                raise ChannelError(f"a message longer than {self.cap} bytes")
             if i >= 0:
                 line = bytes(self.buf[:i])
                 del self.buf[: i + 1]
                 return line
-            if len(self.buf) > self.cap:
-                raise ChannelError(f"a message longer than {self.cap} bytes")
             chunk = os.read(self.fd, 1 << 16)
             if not chunk:
                 return None

@@ -26,8 +26,11 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
-from prmflow_code_channel import ChannelError, Line, dumps, loads, to_plain, write_all  # noqa: E402
+if __name__ == "__main__":  # in its sandbox, beside its copy of the channel module
+    sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+    from prmflow_code_channel import ChannelError, Line, dumps, loads, to_plain, write_all
+else:  # imported on the host, by the tests
+    from prmflow.labelers.outcome.code_channel import ChannelError, Line, dumps, loads, to_plain, write_all
 
 ast = None  # imported only when the tests are split into units (partial credit)
 
