@@ -237,3 +237,43 @@ def test_the_wall_clock_starts_when_the_program_does(tmp_path, monkeypatch):
     box = Sandbox(Limits(timeout_s=1.5))
     r = box.run({"p.py": "print('ok')\n"}, ["p.py"])
     assert (r.status, r.stdout) == ("ok", b"ok\n")
+
+
+def test_the_memory_bound_counts_every_process_and_every_tmpfs():
+    assert Limits().memory_bound_mb == 16 * 1024 + 64 + 16
+    assert Limits(memory_mb=256, max_processes=4, tmp_size_mb=8, shm_size_mb=2).memory_bound_mb == 4 * 256 + 8 + 2
+    # the code labeler's defaults: a small bound per sandbox
+    from prmflow.labelers.outcome.code import CodeConfig
+
+    assert CodeConfig().limits().memory_bound_mb == 4 * 1024 + 64 + 16
+
+
+@pytest.mark.parametrize("program,status,detail", [
+    # the program's own exit code and stderr never make a sandbox error (the old launcher's marker)
+    ("import os\nos.write(2, b'prmflow-sandbox-launcher: OSError: x\\n')\nos._exit(125)\n", "error", "exit code 125"),
+    # pid 1 is the init: it cannot be signalled, written or read by the program
+    ("import os, signal\nfor s in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):\n    try:\n        os.kill(1, s)\n"
+     "    except PermissionError:\n        pass\nprint(os.getpid() != 1)\n", "ok", None),
+    ("open('/proc/1/mem', 'r+b')\n", "error", "exit code 1"),
+])
+def test_the_init_reports_and_cannot_be_reached(sandbox, program, status, detail):
+    r = sandbox.run({"p.py": program}, ["p.py"])
+    assert (r.status, r.detail) == (status, detail), r
+    if status == "ok":
+        assert r.stdout == b"True\n"
+    if "/proc/1/mem" in program:
+        assert b"PermissionError" in r.stderr
+
+
+def test_a_group_shares_one_clock_and_stops_with_its_primary(sandbox):
+    from prmflow.sandbox.run import Program
+
+    r, w = os.pipe()
+    reader = Program({"p.py": f"import os\nprint(os.read({r}, 100))\n"}, ["p.py"], fds=(r,))
+    writer = Program({"p.py": f"import os, time\nos.write({w}, b'hello')\ntime.sleep(60)\n"}, ["p.py"], fds=(w,))
+    first, second = sandbox.run_group([reader, writer], primary=0)
+    assert (first.status, first.stdout) == ("ok", b"b'hello'\n")
+    assert second.status == "stopped"
+    for fd in (r, w):  # given away: closed by run_group
+        with pytest.raises(OSError):
+            os.fstat(fd)

@@ -13,8 +13,9 @@ builtins from the payload and rejects anything else (``ChannelError``).
 """
 
 import json
-# Held before the solution runs: in the solution's process it may patch builtins (its own failure).
-from builtins import callable, dict, float, hex, int, isinstance, len, list, str, tuple, type  # noqa: A004
+
+# Bound here before the solution runs: in the solution's process it may patch builtins.
+from builtins import dict, float, hex, int, isinstance, len, list, str, tuple, type  # noqa: A004, UP029
 
 MAX_DEPTH = 200
 """Containers nested deeper than this are refused (a value that contains itself never ends)."""

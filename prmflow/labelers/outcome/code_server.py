@@ -10,7 +10,9 @@ which is no more than what its functions could return, and the verdict is reache
 
 import os
 import sys
-from builtins import BaseException, callable, enumerate, isinstance, list, str, type  # noqa: A004 - held before the solution may patch them
+
+# Bound here before the solution runs: it may patch builtins.
+from builtins import BaseException, callable, enumerate, isinstance, list, str, type  # noqa: A004, UP029
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
 from prmflow_code_channel import ChannelError, Line, dumps, loads, to_plain, write_all  # noqa: E402
