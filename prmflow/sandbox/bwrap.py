@@ -31,8 +31,9 @@ from prmflow.sandbox.limits import Limits
 
 # Runs inside the sandbox as its pid 1 (bwrap --as-pid-1), as
 # ``python -I -S -c LAUNCHER cpu as fsize nproc nofile uid status_fd -- prog.py args...``.
-# The launcher is the sandbox's init: it ignores every signal it can, makes itself non-dumpable (so the
-# program, whatever its uid, can neither write /proc/1/mem nor open /proc/1/fd), and forks the program:
+# The launcher is the sandbox's init: it ignores every signal it can, keeps the program out of its
+# /proc/1 (mem, fd, environ: as root the program runs as another uid without capabilities; in a user
+# namespace, uid -2, the init makes itself non-dumpable), and forks the program:
 # the child sets the limits, drops to the sandbox uid (root mode), closes the status descriptor and
 # runs the program as ``__main__`` in this same interpreter (one Python start, not two; -S: the
 # standard library only). The init reports on the status descriptor, which only it holds: ``S`` once
@@ -52,9 +53,11 @@ try:
             signal.signal(s, signal.SIG_IGN)
         except (OSError, ValueError):
             pass
-    import ctypes
-    if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+    if uid == -2:  # the program will share this uid (a user namespace): only non-dumpable keeps it out
+        import ctypes
+        if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+        uid = -1
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
     pid = os.fork()
@@ -103,7 +106,7 @@ if pid == 0:
     except BaseException as e:
         os.write(ready_w, ("E %s: %s" % (type(e).__name__, e)).encode())
         os._exit(125)
-    del r, status, ready_r, ready_w, go_r, go_w, quiet, pid, ctypes
+    del r, status, ready_r, ready_w, go_r, go_w, quiet, pid
     exec(compile(source, sys.argv[0], "exec"), main.__dict__)
 else:
     os.close(ready_w)
@@ -225,7 +228,7 @@ def build_argv(
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
         "--setenv", "PYTHONHASHSEED", "0",
     ]
-    return [*argv, "--", *launcher_argv(python, limits, program, uid=uid if root_mode else -1, status_fd=status_fd,
+    return [*argv, "--", *launcher_argv(python, limits, program, uid=uid if root_mode else -2, status_fd=status_fd,
                                         init_shares_uid=not root_mode)]
 
 

@@ -124,11 +124,12 @@ class Sandbox:
         """Where a program's file ``name`` is, as the program sees it (the sandbox's /prog)."""
         return f"{PROG_DIR}/{name}" if self.mode == "bwrap" else name
 
-    def run_group(self, programs: Sequence[Program], primary: int = 0) -> list[Result]:
-        """Run ``programs`` at once, each in a sandbox of its own (its own namespaces and, as root, its
-        own uid), under one wall clock. When ``programs[primary]`` ends, the others are stopped.
-        Results in the order given."""
-        started = time.monotonic()
+    def run_group(self, programs: Sequence[Program], primary: int = 0, staged: bool = False) -> list[Result]:
+        """Run ``programs``, each in a sandbox of its own (its own namespaces and, as root, its own
+        uid), under one wall clock. When ``programs[primary]`` ends, the others are stopped.
+        ``staged``: each program's sandbox starts only once the one before it runs, so nothing a later
+        program does can delay or disturb an earlier one's start. Results in the order given."""
+        t0 = time.monotonic()
         uids: list[int] = []
         dirs: list[str] = []
         running: list[_Running] = []
@@ -136,24 +137,33 @@ class Sandbox:
             try:
                 for prog in programs:
                     uid = self._uids.acquire() if (self.mode == "bwrap" and self.root_mode) else -1
-                    if uid >= 0:
-                        uids.append(uid)
+                    uids.append(uid)
                     dirs.append(write_program_dir(self.tmp_parent, prog.files, uid))
-                    running.append(self._spawn(prog, dirs[-1], uid))
+                for i in range(1 if staged else len(programs)):
+                    running.append(self._spawn(programs[i], dirs[i], uids[i]))
             except OSError as e:
                 for prog in programs[len(running):]:
                     _close_all(prog.fds)
                 for r in running:
                     r.kill()
                     r.close()
-                err = Result("sandbox_error", None, b"", b"", time.monotonic() - started, f"could not start: {e}")
+                err = Result("sandbox_error", None, b"", b"", time.monotonic() - t0, f"could not start: {e}")
                 return [err for _ in programs]
-            return _supervise(running, primary, self.startup_s, started)
+            later = [lambda i=i: self._spawn(programs[i], dirs[i], uids[i]) for i in range(len(running), len(programs))]
+            try:
+                results = _supervise(running, later, primary, self.startup_s, t0)
+            finally:
+                for prog in programs[len(running):]:  # never started: their descriptors are still ours
+                    _close_all(prog.fds)
+            never = Result("sandbox_error", None, b"", b"", time.monotonic() - t0,
+                           "not started: the program before it in the group did not start")
+            return results + [never] * (len(programs) - len(results))
         finally:
             for d in dirs:
                 shutil.rmtree(d, ignore_errors=True)
             for uid in uids:
-                self._uids.release(uid)
+                if uid >= 0:
+                    self._uids.release(uid)
 
     def _spawn(self, prog: Program, prog_dir: str, uid: int) -> _Running:
         limits = prog.limits or self.limits
@@ -247,13 +257,14 @@ class _Running:
         records = self.status.decode("utf-8", "replace").splitlines()
         error = next((line[2:] for line in records if line.startswith("E ")), None)
         code = next((int(line[2:]) for line in records if line.startswith("X ") and _is_int(line[2:])), None)
+        if error is None and not self.started and self.outcome == "stopped":
+            # another program of the group ended the run (its output limit) while this one started
+            return Result("stopped", None, out, err, duration, "stopped before its program started")
         if error is not None or not self.started:
             if self.outcome == "start_timeout":
                 why = f"the sandbox did not start within {startup_s:g} s"
             elif error is not None:
                 why = f"the launcher failed: {error.strip()[:500]}"
-            elif self.outcome == "stopped":
-                why = "stopped before its sandbox started"
             else:
                 why = "bwrap failed to start the sandbox: " + err.decode(errors="replace")[-500:].strip()
             return Result("sandbox_error", None, out, err, duration, why)
@@ -291,12 +302,14 @@ def _signal_name(n: int) -> str:
         return f"signal {n}"
 
 
-def _supervise(running: list[_Running], primary: int, startup_s: float, t0: float) -> list[Result]:
+def _supervise(running: list[_Running], later: list, primary: int, startup_s: float, t0: float) -> list[Result]:
     """Feed stdins, read outputs (capped) and the inits' status records until the primary program's
-    sandbox is gone or a limit is hit; then kill what is left and reap it."""
+    sandbox is gone or a limit is hit; then kill what is left and reap it. ``later``: spawners of the
+    programs to start, in order, each once the last one started runs."""
     sel = selectors.DefaultSelector()
     pending: dict[int, memoryview] = {}
-    for i, r in enumerate(running):
+
+    def watch(i: int, r: _Running) -> None:
         for f in (r.proc.stdout, r.proc.stderr):
             os.set_blocking(f.fileno(), False)
             sel.register(f.fileno(), selectors.EVENT_READ, (i, "out" if f is r.proc.stdout else "err"))
@@ -308,12 +321,26 @@ def _supervise(running: list[_Running], primary: int, startup_s: float, t0: floa
             pending[i] = memoryview(r.stdin)
         else:
             r.proc.stdin.close()
+
+    for i, r in enumerate(running):
+        watch(i, r)
     timeout_s = max(r.limits.timeout_s for r in running)
     deadline = time.monotonic() + startup_s
     clock_started = False
     try:
-        while not running[primary].ended:
-            if not clock_started and all(r.started or r.ended for r in running):
+        while primary >= len(running) or not running[primary].ended:
+            if later and running[-1].ended and not running[-1].started:
+                break  # it failed to start: the rest never will
+            if later and running[-1].started:
+                try:
+                    running.append(later.pop(0)())
+                except OSError:  # the rest is reported as not started
+                    later.clear()
+                    break
+                watch(len(running) - 1, running[-1])
+                timeout_s = max(r.limits.timeout_s for r in running)
+                continue
+            if not clock_started and not later and all(r.started or r.ended for r in running):
                 clock_started = True
                 deadline = time.monotonic() + timeout_s
             left = deadline - time.monotonic()

@@ -68,7 +68,7 @@ def test_argv_isolates_network_env_and_project(root_mode):
     # The launcher is pid 1 (no bwrap reaper the program could reach).
     assert "--as-pid-1" in argv
     launcher = argv[argv.index(bw.LAUNCHER) + 1: argv.index(bw.LAUNCHER) + 8]
-    assert launcher[-2] == ("1900000001" if root_mode else "-1")
+    assert launcher[-2] == ("1900000001" if root_mode else "-2")  # -2: the init makes itself non-dumpable
     # The process limit counts the init when it shares the program's uid (a user namespace).
     assert launcher[3] == ("16" if root_mode else "17")
 

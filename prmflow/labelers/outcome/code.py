@@ -284,7 +284,8 @@ class CodeLabeler:
             ["server.py", box.prog_path("solution.py"), str(req_r), str(rep_w), "0" if config.plain_returns else "1"],
             fds=(req_r, rep_w),
         )
-        judge_result, solution_result = box.run_group([judge, server], primary=0)
+        # staged: the solution starts once the judge runs, so it cannot delay or disturb the judge's start
+        judge_result, solution_result = box.run_group([judge, server], primary=0, staged=True)
         return judge_result, solution_result
 
     def label_many(self, pairs: list[tuple[str, str | None]]) -> list[Outcome]:

@@ -56,6 +56,8 @@ class Channel:
             return loads(line)
         except ChannelError as e:
             raise SolutionGone(f"the solution broke the channel: {e}") from None
+        except MemoryError:
+            raise SolutionGone("the solution broke the channel: a reply too large to decode") from None
 
     def call(self, name, args, kwargs):
         if self.gone is not None:
