@@ -277,3 +277,24 @@ def test_a_group_shares_one_clock_and_stops_with_its_primary(sandbox):
     for fd in (r, w):  # given away: closed by run_group
         with pytest.raises(OSError):
             os.fstat(fd)
+
+
+def test_a_staged_group_starts_each_program_once_the_one_before_runs(sandbox):
+    from prmflow.sandbox.run import Program
+
+    stamp = "import time\nprint(time.monotonic_ns(), flush=True)\n"  # one system-wide clock: no time namespace
+    first = Program({"p.py": stamp + "time.sleep(60)\n"}, ["p.py"])
+    second = Program({"p.py": stamp}, ["p.py"])
+    a, b = sandbox.run_group([first, second], primary=1, staged=True)
+    assert (a.status, b.status) == ("stopped", "ok"), (a, b)
+    assert int(a.stdout) < int(b.stdout)
+
+
+def test_a_program_stopped_by_its_peer_is_stopped_not_a_sandbox_error(sandbox):
+    from prmflow.sandbox.run import Program
+
+    flood = Program({"p.py": "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"}, ["p.py"])
+    waiter = Program({"p.py": "import time\ntime.sleep(60)\n"}, ["p.py"])
+    for staged in (False, True):
+        a, b = sandbox.run_group([waiter, flood], primary=0, staged=staged)
+        assert b.status == "output_limit" and a.status == "stopped", (a, b)
