@@ -226,7 +226,8 @@ def bind_solution(namespace, names, channel, entry_point):
             namespace[name] = Remote(channel, name)
         elif kind == "value":
             namespace[name] = value
-        elif kind == "module" and type(value) is str and _plain_stdlib(value):
+        elif kind == "module" and type(value) is str and name == value.rsplit(".", 1)[-1] and _plain_stdlib(value):
+            # only under its own name: a solution cannot hand the tests another module as ``math``
             try:
                 namespace[name] = importlib.import_module(value)
             except Exception:  # noqa: BLE001 - a module the judge cannot import is left out

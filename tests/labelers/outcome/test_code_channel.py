@@ -162,10 +162,11 @@ def test_in_place_changes_come_back_to_the_judge():
 def test_only_names_the_prelude_and_builtins_leave_free_come_from_the_solution():
     namespace = {"poly": "the prelude's", "find_zero": "the stub"}
     names = [["poly", "callable", None], ["find_zero", "callable", None], ["abs", "callable", None],
-             ["math", "module", "math"], ["os2", "module", "antigravity"], ["N", "value", 3], ["__x", "value", 1],
+             ["math", "module", "math"], ["antigravity", "module", "antigravity"], ["cmath", "module", "math"],
+             ["path", "module", "os.path"], ["N", "value", 3], ["__x", "value", 1],
              ["not an id", "value", 1], "junk", ["helper", "callable", None]]
     code_judge.bind_solution(namespace, names, channel=None, entry_point="find_zero")
     assert namespace["poly"] == "the prelude's"
     assert isinstance(namespace["find_zero"], code_judge.Remote) and isinstance(namespace["helper"], code_judge.Remote)
-    assert namespace["math"] is math and namespace["N"] == 3
-    assert not {"abs", "os2", "__x", "not an id"} & set(namespace)
+    assert namespace["math"] is math and namespace["path"] is os.path and namespace["N"] == 3
+    assert not {"abs", "antigravity", "cmath", "__x", "not an id"} & set(namespace)
