@@ -631,6 +631,21 @@ def _named(comm: str) -> list[int]:
     return found
 
 
+def _with_uid_in(low: int, high: int) -> list[int]:
+    """Processes whose real uid is in [low, high): as root, the uids the labeler's sandboxes run as."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                uid = int(next(line for line in (entry / "status").read_text().splitlines()
+                               if line.startswith("Uid:")).split()[1])
+            except (OSError, StopIteration, ValueError, IndexError):
+                continue
+            if low <= uid < high:
+                found.append(int(entry.name))
+    return found
+
+
 def _settled(check, seconds: float = 5.0):
     end = time.monotonic() + seconds
     while True:
@@ -655,6 +670,9 @@ def judge_one(labeler, world: dict, index: int, port: int) -> dict:
     return {
         "name": name, "value": out.value, "status": out.status, "detail": out.detail,
         "left": _settled(lambda: _named(comm)),
+        # as root: nothing at all left running as a sandbox's uid (the judge's or the solution's)
+        "uids_left": _settled(lambda: _with_uid_in(labeler.sandbox._uids._base, labeler.sandbox._uids._base + 1000))
+        if labeler.sandbox.root_mode else [],
         "outside_changed": _tree(Path(world["outside"])) != before,
         "markers": [m for m in world["markers"] if os.path.exists(m)],
         "secret_seen": world["secret_text"] in text or world["env_secret"] in text,
@@ -666,7 +684,7 @@ def check(result: dict, index: int) -> None:
     name, _, _, status, pattern = CORPUS[index]
     assert (result["value"], result["status"]) == (0.0, status), (name, result)
     assert re.search(pattern, result["detail"] or ""), (name, pattern, result["detail"])
-    assert result["left"] == [], (name, "processes left", result["left"])
+    assert result["left"] == [] and result["uids_left"] == [], (name, "processes left", result)
     assert not result["outside_changed"] and result["markers"] == [], (name, result)
     assert not result["secret_seen"], name
 
