@@ -28,6 +28,7 @@ PROJECT = Path(__file__).resolve().parents[2]
     ("max_processes", -1, "sandbox.max_processes must be a positive integer, got -1"),
     ("file_size_mb", None, "sandbox.file_size_mb must be a positive integer, got None"),
     ("max_open_files", 4, "sandbox.max_open_files must be >= 8, got 4"),
+    ("shm_size_mb", 0, "sandbox.shm_size_mb must be a positive integer, got 0"),
     ("max_output_bytes", 0, "sandbox.max_output_bytes must be a positive integer, got 0"),
 ])
 def test_limits_are_validated(field, value, message):
@@ -298,3 +299,22 @@ def test_a_program_stopped_by_its_peer_is_stopped_not_a_sandbox_error(sandbox):
     for staged in (False, True):
         a, b = sandbox.run_group([waiter, flood], primary=0, staged=staged)
         assert b.status == "output_limit" and a.status == "stopped", (a, b)
+
+
+def test_threads_forks_and_subprocesses_still_work_under_the_clone_filter(sandbox):
+    # glibc tries clone3 first (ENOSYS here) and falls back to clone, whose flags pass the filter
+    program = (
+        "import os, subprocess, threading\n"
+        "out = []\n"
+        "t = threading.Thread(target=out.append, args=('thread',))\n"
+        "t.start()\n"
+        "t.join()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(7)\n"
+        "out.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+        "out.append(subprocess.run(['/bin/echo', 'spawned'], capture_output=True).stdout.decode().strip())\n"
+        "print(out)\n"
+    )
+    r = sandbox.run({"p.py": program}, ["p.py"])
+    assert (r.status, r.stdout) == ("ok", b"['thread', 7, 'spawned']\n"), r
