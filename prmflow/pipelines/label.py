@@ -27,7 +27,7 @@ from prmflow.pipelines.common import (
 from prmflow.samplers.shared import reset_caches
 from prmflow.schemas import TABLES, to_row
 from prmflow.sources import normalise_prompt
-from prmflow.transforms.cache import CACHE_DIR, delete_cache, stage_cache
+from prmflow.transforms.cache import CACHE_DIR, delete_cache, open_cache, stage_cache
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE
 from prmflow.transforms.dedupe import DedupeTrajectories
 from prmflow.transforms.label import (
@@ -362,10 +362,11 @@ def run(argv: list[str] | None = None) -> dict:
     with publishing(out_dir, config.output.overwrite, config.digest()) as staging:
         if args.fresh:
             delete_cache(cache_root)
+        cache_root = open_cache(cache_root)  # None: a _cache prmflow did not make is left alone
         with beam.Pipeline(options=options) as p:
             build(p, config, staging, cache_root, args.read_splits)
         manifest = complete_run(staging, p.result, started)
-    if not config.output.keep_cache:
+    if cache_root is not None and not config.output.keep_cache:
         delete_cache(cache_root)  # the run is published: nothing left to resume
     print(format_summary(manifest), flush=True)
     return manifest
