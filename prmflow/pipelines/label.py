@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 
 import apache_beam as beam
@@ -16,6 +17,7 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from prmflow.config import ConfigError, RunConfig, load_config
+from prmflow.pipelines.output import NotPublished, resolve
 from prmflow.pipelines.common import (
     Tally,
     beam_options,
@@ -39,7 +41,7 @@ from prmflow.transforms.label import (
     step_rows,
     trajectory_row,
 )
-from prmflow.transforms.read import ReadInput
+from prmflow.transforms.read import ReadInput, excluding
 from prmflow.transforms.weights import ConsistencyWeights
 from prmflow.transforms.write import RowOrder, WriteParts, merge_shard
 
@@ -354,18 +356,27 @@ def run(argv: list[str] | None = None) -> dict:
     out_dir = args.output or config.output.dir
     if not out_dir:
         raise SystemExit("prmflow run: no output directory: pass --output DIR or set output.dir in the config")
+    out_dir = resolve(out_dir)  # once: the lock, staging, publication, cache and input exclusion all use it
     options = beam_options(beam_args)  # a mistyped Beam flag fails here, before anything runs
     started = time.time()
     reset_caches()  # a warm in-process engine from an earlier run must not change what this run records
     # Everything is written under a staging directory and published only once complete (output.py).
     cache_root = FileSystems.join(out_dir, CACHE_DIR)
-    with publishing(out_dir, config.output.overwrite, config.digest()) as staging:
-        if args.fresh:
-            delete_cache(cache_root)
-        cache_root = open_cache(cache_root)  # None: a _cache prmflow did not make is left alone
-        with beam.Pipeline(options=options) as p:
-            build(p, config, staging, cache_root, args.read_splits)
-        manifest = complete_run(staging, p.result, started)
+    try:
+        with publishing(out_dir, config.output.overwrite, config.digest()) as staging:
+            if args.fresh:
+                delete_cache(cache_root)
+            cache_root = open_cache(cache_root)  # None: a _cache prmflow did not make is left alone
+            with excluding(out_dir), beam.Pipeline(options=options) as p:
+                build(p, config, staging, cache_root, args.read_splits)
+            manifest = complete_run(staging, p.result, started)
+            if not manifest["reconciliation"]["ok"]:
+                raise NotPublished("counts do not reconcile")
+    except NotPublished as e:  # exit 1 (cli.py): kept aside, the published output untouched, the cache kept
+        print(format_summary(manifest), flush=True)
+        print(f"prmflow run: NOT published, the counts do not reconcile: {out_dir} keeps its previous output; "
+              f"this run's output is kept under {e.kept} (prmflow inspect {e.kept} --partial)", file=sys.stderr)
+        return manifest
     if cache_root is not None and not config.output.keep_cache:
         delete_cache(cache_root)  # the run is published: nothing left to resume
     print(format_summary(manifest), flush=True)
