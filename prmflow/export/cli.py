@@ -54,5 +54,8 @@ def main(argv: list[str]) -> int:
     except (ExportError, FileNotFoundError, FileExistsError) as e:
         print(f"prmflow export: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk: the previous export is kept, the staging directory removed
+        print(f"prmflow export: {e}", file=sys.stderr)
+        return 1
     print(summary(result))
     return 0

@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from prmflow.config import ConfigError, RunConfig, load_config
-from prmflow.pipelines.output import NotPublished, resolve
 from prmflow.pipelines.common import (
     Tally,
     beam_options,
@@ -26,6 +25,7 @@ from prmflow.pipelines.common import (
     format_summary,
     publishing,
 )
+from prmflow.pipelines.output import NotPublished, resolve
 from prmflow.samplers.shared import reset_caches
 from prmflow.schemas import TABLES, to_row
 from prmflow.sources import normalise_prompt

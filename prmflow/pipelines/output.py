@@ -71,6 +71,8 @@ FAILED_PREFIX = ".prmflow-failed-"
 MARKER = ".prmflow-output"
 """Marks a directory as a prmflow output: only such a directory (or an empty one) is written."""
 JOURNAL = "journal.json"
+REPORT = "report.html"
+"""``prmflow report``'s default page: it describes the published run, so it goes with it."""
 # A lock file that cannot be parsed was caught between its exclusive create and its write, or was
 # written by a crashed process; past this age it is the latter.
 UNREADABLE_LOCK_STALE_S = 60.0
@@ -380,7 +382,7 @@ class Publication:
                 continue
             staging = self._path(journal["staging"])
             old = set(journal["old"])
-            for name in [*TABLES, MANIFEST]:
+            for name in [*TABLES, MANIFEST, REPORT]:
                 if _exists(self._path(name)) and (name not in old or _exists(FileSystems.join(replaced, name))):
                     _move(self._path(name), FileSystems.join(staging, name))  # a new table: back to staging
                 if name in old and _exists(FileSystems.join(replaced, name)):
@@ -417,7 +419,8 @@ class Publication:
             self._refuse_finished()
             done = self._path(SUCCESS)
             try:
-                old = [name for name in [SUCCESS, *TABLES, MANIFEST] if _exists(self._path(name))]
+                # the old report.html goes with the run it describes (it is restored with it, too)
+                old = [name for name in [SUCCESS, *TABLES, MANIFEST, REPORT] if _exists(self._path(name))]
                 journal = {"run_id": self.run_id, "staging": STAGING_PREFIX + self.run_id, "old": old}
                 if is_local(replaced):
                     os.makedirs(replaced, exist_ok=True)

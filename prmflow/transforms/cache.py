@@ -98,6 +98,7 @@ class StageCache:
         try:
             data = cache_entry.encode(self.stage, self.digest, self.key(member_ids), member_ids,
                                       self.codec.encode(value))
+            _mark(self.root)
             if "://" not in path:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             with FileSystems.create(tmp) as f:
@@ -132,27 +133,34 @@ is neither read nor written nor deleted."""
 
 
 def open_cache(root: str) -> str | None:
-    """``root`` ready for a run's stage cache (created with its marker), or None, with a warning,
-    when a directory by that name holds files prmflow did not put there."""
-    marker = FileSystems.join(root, MARKER)
+    """``root`` if a run may keep its stage cache there (no such directory yet, or prmflow's: it has
+    the marker), else None, with a warning: a directory by that name holding files prmflow did not
+    put there is neither read, written nor deleted. Nothing is created until an entry is stored."""
     try:
-        if FileSystems.exists(marker):
+        if FileSystems.exists(FileSystems.join(root, MARKER)):
             return root
         if "://" not in root:
-            if os.path.isdir(root) and os.listdir(root):
-                log.warning("stage cache: %s exists and is not prmflow's (no %s); this run keeps no cache and "
-                            "leaves it alone", root, MARKER)
-                return None
-            os.makedirs(root, exist_ok=True)
-        elif FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list:
-            log.warning("stage cache: %s holds files that are not prmflow's; this run keeps no cache", root)
-            return None
-        with FileSystems.create(marker) as f:
-            f.write(b"prmflow stage cache: safe to delete when no run is writing this directory\n")
-        return root
+            foreign = os.path.isdir(root) and bool(os.listdir(root))
+        else:
+            foreign = bool(FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list)
     except Exception as e:  # noqa: BLE001 - the cache is an optimisation
         log.warning("stage cache: cannot use %s (%s); this run keeps no cache", root, e)
         return None
+    if foreign:
+        log.warning("stage cache: %s exists and is not prmflow's (no %s); this run keeps no cache and leaves it "
+                    "alone", root, MARKER)
+        return None
+    return root
+
+
+def _mark(root: str) -> None:
+    """The marker, written before the first entry (a stat per stored batch otherwise)."""
+    marker = FileSystems.join(root, MARKER)
+    if not FileSystems.exists(marker):
+        if "://" not in root:
+            os.makedirs(root, exist_ok=True)
+        with FileSystems.create(marker) as f:
+            f.write(b"prmflow stage cache: safe to delete when no run is writing this directory\n")
 
 
 def delete_cache(root: str) -> None:
