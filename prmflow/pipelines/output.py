@@ -200,6 +200,8 @@ def read_holder(lock_path: str) -> Holder | None:
 
 def _lock_age_s(lock_path: str) -> float:
     try:
+        if is_local(lock_path):  # never through FileSystems.match: it globs, and exp[1] is not exp1
+            return time.time() - os.path.getmtime(lock_path)
         return time.time() - FileSystems.match([lock_path])[0].metadata_list[0].last_updated_in_seconds
     except Exception:  # noqa: BLE001 - an unknown age counts as fresh, which only refuses
         return 0.0
@@ -261,8 +263,7 @@ class Lock:
         # Re-read just before deleting, so a lock a third run took meanwhile is left alone (a narrow
         # window remains between this read and the delete).
         if read_holder(self.path) == expected:
-            with contextlib.suppress(Exception):
-                FileSystems.delete([self.path])
+            _delete([self.path])  # local: os.remove (FileSystems.delete globs the path)
 
     def release(self) -> None:
         if self.held:

@@ -111,7 +111,10 @@ class StageCache:
 
 def _discard(path: str) -> None:
     try:
-        if FileSystems.exists(path):
+        if "://" not in path:
+            if os.path.exists(path):
+                os.remove(path)  # FileSystems.delete globs the path: exp[1] is not exp1
+        elif FileSystems.exists(path):
             FileSystems.delete([path])
     except Exception:  # noqa: BLE001 - a temp file left by a failed write; delete_cache removes it
         pass
@@ -168,12 +171,13 @@ def delete_cache(root: str) -> None:
     try:
         if not FileSystems.exists(FileSystems.join(root, MARKER)):
             return
-        matches = FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list
         if "://" not in root:
             import shutil
 
             shutil.rmtree(root, ignore_errors=True)
-        elif matches:
+            return
+        matches = FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list
+        if matches:
             FileSystems.delete([m.path for m in matches])
     except Exception as e:  # noqa: BLE001 - a leftover cache only costs disk
         log.warning("stage cache: could not remove %s (%s)", root, e)
