@@ -4,8 +4,9 @@ A run never writes into ``out_dir`` directly:
 
 1. **Check and lock.** ``out_dir`` must be (or become) a writable directory, else ``ConfigError``
    before any pipeline stage runs. It must also be prmflow's: new, empty, or marked as a prmflow output
-   (``.prmflow-output``, written when a run first takes a directory; a finished output of an older
-   prmflow, with its ``_SUCCESS``, also counts). Any other directory (a data directory, another
+   (``.prmflow-output``, written when a run first publishes there; a finished output of an older
+   prmflow, with its ``_SUCCESS``, and what a run killed before publishing leaves, also count). Any
+   other directory (a data directory, another
    tool's output) is refused whatever ``overwrite`` says, so a run never moves or deletes a file it
    did not write. ``out_dir/.prmflow.lock`` is created exclusively and names the
    holder (pid, host, start time, config digest); a second run into the same directory is refused
@@ -154,7 +155,11 @@ def is_prmflow_output(out_dir: str) -> bool:
         return True
     except OSError:
         return True  # unreadable: check_writable and the lock report it
-    if not names or MARKER in names or all(n.startswith(".prmflow") for n in names):
+    if not names or MARKER in names:
+        return True
+    # what a run killed before its first publication leaves: its lock, staging, and stage cache
+    cache = os.path.join(out_dir, "_cache", ".prmflow-cache")
+    if all(n.startswith(".prmflow") or (n == "_cache" and os.path.isfile(cache)) for n in names):
         return True
     try:
         with open(os.path.join(out_dir, SUCCESS), encoding="utf-8") as f:
@@ -338,7 +343,6 @@ class Publication:
             self._recover()  # first: a publication cut short is rolled back before anything can fail
             self._refuse_finished()
             self._remove_leftovers()
-            self._mark()
             if is_local(self.staging):
                 os.makedirs(self.staging)
         except BaseException:
@@ -420,6 +424,7 @@ class Publication:
             self._refuse_finished()
             done = self._path(SUCCESS)
             try:
+                self._mark()  # at the first publication; an aborted run leaves a new directory empty
                 # the old report.html goes with the run it describes (it is restored with it, too)
                 old = [name for name in [SUCCESS, *TABLES, MANIFEST, REPORT] if _exists(self._path(name))]
                 journal = {"run_id": self.run_id, "staging": STAGING_PREFIX + self.run_id, "old": old}

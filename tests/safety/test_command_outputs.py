@@ -49,6 +49,7 @@ def _run(root: Path, out: Path, count: int) -> Path:
     path = root / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(config))
     assert run([str(path), "--output", str(out)])["reconciliation"]["ok"]
+    assert not (out / ".prmflow.lock").exists()  # released: its delete once went through a glob
     return out
 
 
