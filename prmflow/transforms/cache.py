@@ -29,7 +29,7 @@ import logging
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -57,12 +57,11 @@ class StageCache:
     """sample | rollout | judge | split | prm (a key of ``cache_entry.CODECS``)."""
     digest: str
     """Hash of everything besides the members that decides the stage's results."""
-    codec: Codec = field(default=None, compare=False)  # type: ignore[assignment]
-    """How the stage's values are written and checked; by default the stage's own."""
 
-    def __post_init__(self) -> None:
-        if self.codec is None:
-            object.__setattr__(self, "codec", CODECS[self.stage])
+    @property
+    def codec(self) -> Codec:
+        """How the stage's values are written and checked (``cache_entry.CODECS``)."""
+        return CODECS[self.stage]
 
     def key(self, member_ids: Sequence[str]) -> str:
         return content_id(self.digest, *member_ids)
