@@ -3,15 +3,15 @@
 A run never writes into ``out_dir`` directly:
 
 1. **Check and lock.** ``out_dir`` must be (or become) a writable directory, else ``ConfigError``
-   before any pipeline stage runs. It must also be prmflow's: new, empty, or marked as a prmflow output
-   (``.prmflow-output``, written when a run first publishes there; a finished output of an older
-   prmflow, with its ``_SUCCESS``, and what a run killed before publishing leaves, also count). Any
-   other directory (a data directory, another
-   tool's output) is refused whatever ``overwrite`` says, so a run never moves or deletes a file it
-   did not write. ``out_dir/.prmflow.lock`` is created exclusively and names the
-   holder (pid, host, start time, config digest); a second run into the same directory is refused
-   with those details. A lock whose pid is gone on this host (or whose pid now belongs to a newer
-   process) is stale and taken over, so a ``kill -9`` never leaves a directory locked for good.
+   before any pipeline stage runs. It must also be prmflow's: new, empty, or marked as a prmflow
+   output (``.prmflow-output``, written when a run first publishes there; a finished output of an
+   older prmflow, with its ``_SUCCESS``, and what a run killed before publishing leaves also count).
+   Any other directory (a data directory, another tool's output) is refused whatever ``overwrite``
+   says, so a run never moves or deletes a file it did not write. ``out_dir/.prmflow.lock`` is
+   created exclusively and names the holder (pid, host, start time, config digest); a second run
+   into the same directory is refused with those details. A lock whose pid is gone on this host
+   (or whose pid now belongs to a newer process) is stale and taken over, so a ``kill -9`` never
+   leaves a directory locked for good.
 2. **Stage.** The pipeline writes every table and the manifest under ``out_dir/.prmflow-staging-<run>``;
    readers never look there, and a run that fails, crashes or is interrupted deletes it (or leaves it
    to the next run, which removes leftover staging directories once it holds the lock).
@@ -337,11 +337,12 @@ class Publication:
     def begin(self) -> None:
         check_claimable(self.out_dir)
         check_writable(self.out_dir)
+        self._refuse_finished()
         self.lock.acquire()
         _active.append(self)
         try:
             self._recover()  # first: a publication cut short is rolled back before anything can fail
-            self._refuse_finished()
+            self._refuse_finished()  # a run that held the lock until now may have finished one
             self._remove_leftovers()
             if is_local(self.staging):
                 os.makedirs(self.staging)
