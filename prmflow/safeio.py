@@ -13,7 +13,8 @@
   missing) or deletes it (when the new ``OUT`` is in place), and removes the staging directories
   (``.OUT.<what>-<pid>``) of processes that are gone.
 - ``atomic_write_text``: a temporary file beside the target, renamed over it; on any failure
-  (a full disk) the temporary file is removed and the target is as it was.
+  (a full disk) the temporary file is removed and the target is as it was; one a killed writer left
+  is removed by the next write of the same file.
 """
 
 from __future__ import annotations
@@ -110,7 +111,14 @@ def replace_dir(staging: Path, out: Path) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """``path`` holds ``text`` or, on any failure, what it held before; no temporary file stays."""
+    """``path`` holds ``text`` or, on any failure, what it held before; no temporary file stays (and
+    those of killed writers of the same file, ``.NAME.tmp-<pid>`` of a pid that is gone, are removed)."""
+    stale = re.compile(rf"^\.{re.escape(path.name)}\.tmp-(\d+)$")
+    for entry in path.parent.iterdir() if path.parent.is_dir() else ():
+        m = stale.match(entry.name)
+        if m and not _pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                entry.unlink()
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "w", encoding="utf-8") as f:

@@ -291,3 +291,13 @@ def test_sql_confined_reads_the_run_and_nothing_else(runs, tmp_path, capsys):
         capsys.readouterr()
     assert list(tmp_path.iterdir()) == []
     assert main(["sql", run_dir, "SELECT count(*) FROM read_csv('/etc/passwd')"]) == 0  # unconfined: documented
+
+
+def test_a_killed_writers_temp_file_is_removed_by_the_next_write(runs, tmp_path):
+    from prmflow.safeio import atomic_write_text
+
+    page = tmp_path / "r.html"
+    (tmp_path / f".r.html.tmp-{_dead_pid()}").write_text("half a page")  # SIGKILL mid-write
+    (tmp_path / f".r.html.tmp-{os.getpid()}-other").write_text("not ours")
+    atomic_write_text(page, "whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".r.html.tmp-{os.getpid()}-other", "r.html"]
