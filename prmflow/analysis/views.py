@@ -61,7 +61,9 @@ def check_complete(out_dir: str, partial: bool = False) -> str | None:
 def connect(out_dir: str, database: str = ":memory:", partial: bool = False,
             confined: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection with one view per table. A missing table is an error naming the directory, and
-    so is an incomplete run unless ``partial``. ``confined``: see the module docstring."""
+    so is an incomplete run unless ``partial``. ``confined``: see the module docstring. The views
+    read datasets registered on this connection: they live as long as it does (a ``database`` file
+    keeps the view definitions, not the data behind them)."""
     check_complete(out_dir, partial)
     con = duckdb.connect(database)
     if confined:
