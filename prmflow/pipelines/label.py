@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import logging
 import sys
 import time
@@ -347,6 +349,38 @@ def parse_args(argv: list[str] | None):
     return parser.parse_known_args(argv)
 
 
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
+"""A full disk or quota, a read-only or failing filesystem: the run reports them in one line, so
+Beam's traceback of them (``_LOGGER.exception`` in ``apache_beam.runners.common``) is not logged."""
+
+
+class _NoEnvironmentTracebacks(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS)
+
+
+@contextlib.contextmanager
+def _quiet_environment_errors():
+    beam_log, quiet = logging.getLogger("apache_beam.runners.common"), _NoEnvironmentTracebacks()
+    beam_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        beam_log.removeFilter(quiet)
+
+
+def io_error(e: BaseException) -> OSError | None:
+    """The OSError a Beam failure wraps (its ``__cause__``/``__context__`` chain), if any."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError) and e.errno is not None:
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def run(argv: list[str] | None = None) -> dict:
     """Build and run the pipeline; returns the manifest. Unrecognised arguments go to Beam."""
     args, beam_args = parse_args(argv)
@@ -367,8 +401,15 @@ def run(argv: list[str] | None = None) -> dict:
             if args.fresh:
                 delete_cache(cache_root)
             cache_root = open_cache(cache_root)  # None: a _cache prmflow did not make is left alone
-            with excluding(out_dir), beam.Pipeline(options=options) as p:
-                build(p, config, staging, cache_root, args.read_splits)
+            try:
+                with excluding(out_dir), _quiet_environment_errors(), beam.Pipeline(options=options) as p:
+                    build(p, config, staging, cache_root, args.read_splits)
+            except RuntimeError as e:  # Beam wraps a worker's exception in a RuntimeError
+                cause = io_error(e)
+                if cause is None:
+                    raise
+                # a full disk or a lost mount: one line (cli.py), the previous output kept (the staging goes)
+                raise OSError(cause.errno, f"writing the run's output failed: {cause.strerror or cause}") from e
             manifest = complete_run(staging, p.result, started)
             if not manifest["reconciliation"]["ok"]:
                 raise NotPublished("counts do not reconcile")

@@ -202,3 +202,24 @@ def test_an_input_glob_covering_the_output_does_not_read_it(tmp_path, caplog):
     assert second["counts"]["records_read"] == {"all": 7}
     assert second["reconciliation"]["ok"] and not second["counts"].get("records_dead")
     assert any("inside the run's own output directory" in r.getMessage() for r in caplog.records)
+
+
+def test_a_full_disk_fails_in_one_line_and_keeps_the_previous_output(tmp_path):
+    """On a 256 KiB tmpfs (root only): a small run fits and is published; a big one fills the disk
+    mid-pipeline (Beam wraps the worker's OSError): exit 1, one line, the small run as it was."""
+    fs = tmp_path / "tiny"
+    fs.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(fs)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        out = fs / "o"
+        small = prmflow("run", str(arith_config(tmp_path / "small.yaml", out, count=5)))
+        assert small.returncode == 0, small.stderr
+        good = files(out)
+        big = prmflow("run", str(arith_config(tmp_path / "big.yaml", out, count=3000, seed=2)))
+        assert big.returncode == 1
+        lines = [line for line in big.stderr.splitlines() if " INFO " not in line]
+        assert lines == ["prmflow run: [Errno 28] writing the run's output failed: No space left on device"]
+        assert files(out) == good  # no staging, no lock, the small run published
+    finally:
+        subprocess.run(["umount", str(fs)], check=True)
