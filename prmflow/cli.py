@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, FileExistsError) as e:
         print(f"prmflow {command}: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk, a lost mount: one line, and the previous output is kept (docs/outputs.md)
+        print(f"prmflow {command}: {e}", file=sys.stderr)
+        return 1
     finally:
         if watchdog is not None:
             watchdog.kill()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from prmflow.labelers.outcome import CORRECT_AT
+from prmflow.safeio import atomic_write_text
 
 Z95 = 1.959963984540054
 
@@ -94,9 +94,7 @@ def write_to_manifest(run_dir: str, calibration: Calibration, limit: int | None)
     path = Path(run_dir) / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["calibration"] = {**asdict(calibration), "limit": limit, "method": "gold trajectories, Wilson 95%"}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")  # no temp file stays
     return path
 
 
@@ -120,7 +118,11 @@ def main(args: list[str]) -> int:
         return 1
     print(json.dumps(asdict(cal), indent=2))
     if not ns.dry_run:
-        path = write_to_manifest(ns.run_dir, cal, ns.limit)
+        try:
+            path = write_to_manifest(ns.run_dir, cal, ns.limit)
+        except OSError as e:  # a full disk: the manifest is as it was
+            print(f"prmflow calibrate: cannot write the manifest of {ns.run_dir}: {e.strerror or e}", file=sys.stderr)
+            return 1
         print(f"written to {path} (use process.noise_aware: {{calibration: {ns.run_dir}}})")
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 from prmflow.analysis.gold import gold_metrics
@@ -12,16 +14,29 @@ def _table(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tu
     return [d[0] for d in cur.description], cur.fetchall()
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_KEEP_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, keep_lines: bool = False) -> str:
+    """``text`` safe for a terminal: every C0/C1 control character and DEL as ``\\xNN`` (ESC starts
+    colour changes, cursor moves, OSC 52 clipboard writes and window titles; BEL rings; CR overwrites
+    the line). ``keep_lines`` leaves newlines and tabs (a bare scalar answer)."""
+    pattern = _CONTROL_KEEP_LINES if keep_lines else _CONTROL
+    return pattern.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _fmt(value) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.3f}"
-    return str(value)
+    return printable(str(value))
 
 
 def render(title: str, columns: list[str], rows: list[tuple]) -> str:
     cells = [[_fmt(v) for v in r] for r in rows]
+    columns = [printable(str(c)) for c in columns]  # a column alias is query text: may hold anything
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     lines = [title, "  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False))]
     numeric = [all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) for i in range(len(columns))]

@@ -1,19 +1,8 @@
 """Put a finished local directory in place of another in one rename, so a reader never sees half of
-either (exports, trained PRMs)."""
+either (exports, trained PRMs). The implementation and its recovery rules are in ``prmflow.safeio``."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
+from prmflow.safeio import replace_dir
 
-
-def replace_dir(staging: Path, out: Path) -> None:
-    """Move ``staging`` to ``out``; an existing ``out`` is moved aside first and deleted after."""
-    if out.exists():
-        old = out.parent / f".{out.name}.replaced-{os.getpid()}"
-        out.rename(old)
-        staging.rename(out)
-        shutil.rmtree(old)
-    else:
-        staging.rename(out)
+__all__ = ["replace_dir"]

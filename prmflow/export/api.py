@@ -27,6 +27,7 @@ from prmflow.export.select import SPLITS, Example, Selection, non_binary, select
 from prmflow.export.tokens import check_openrlhf
 from prmflow.export.tokens import load as load_tokenizer
 from prmflow.export.writers import WRITERS
+from prmflow.safeio import check_out_dir
 
 STEP_FORMATS = {"trl": trl, "openrlhf": openrlhf, "math-shepherd": math_shepherd, "prmflow": native}
 
@@ -99,18 +100,17 @@ def _step_rows(config: ExportConfig, examples: list[Example], tokenizer=None):
     return columns, rows, module.how_to_train(config), extra
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"--out {str(out)!r} is a file; give a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"--out {str(out)!r} is not empty; pass --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+CARD_MARKER = "prmflow_export"
+"""In every export's README.md (card.py's front matter): ``--overwrite`` replaces only a directory
+whose README.md has it (prmflow.safeio)."""
 
 
 def export(run_dir: str, out: str, config: ExportConfig) -> ExportResult:
-    out_path = Path(out)
-    _prepare_out(out_path, config.overwrite)
+    # never the run itself, a directory holding it, or a directory prmflow did not write (safeio.py)
+    out_path = check_out_dir(out, option="--out", overwrite=config.overwrite, marker="README.md",
+                             marker_text=CARD_MARKER, protected=[(run_dir, "the run directory")])
     tokenizer = load_tokenizer(config.tokenizer) if config.tokenizer is not None else None
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     con = connect(run_dir)  # refuses a run without _SUCCESS
     digest = config_digest(run_dir)
     run = run_config(run_dir)

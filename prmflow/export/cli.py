@@ -61,6 +61,9 @@ def main(argv: list[str]) -> int:
     except (ExportError, FileNotFoundError, FileExistsError) as e:
         print(f"prmflow export: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk: the previous export is kept, the staging directory removed
+        print(f"prmflow export: {e}", file=sys.stderr)
+        return 1
     for warning in result.warnings:
         print(f"prmflow export: warning: {warning}", file=sys.stderr)
     print(summary(result))

@@ -17,6 +17,7 @@ from prmflow.config import ConfigError
 from prmflow.pipelines.output import MANIFEST, SUCCESS, _delete, publishing  # noqa: F401 - the run's output API
 from prmflow.schemas import SCHEMA_VERSION, TABLES
 from prmflow.sources.reader import read_checks
+from prmflow.transforms.cache import rejected_counts
 from prmflow.transforms.write import PARTS_DIR
 
 log = logging.getLogger("prmflow")
@@ -208,6 +209,9 @@ def complete_run(out_dir: str, result, started: float) -> dict:
     manifest = read_json(path)
     manifest["timings"] = {"wall_seconds": round(time.time() - started, 3)}
     manifest["beam_counters"] = beam_counters(result)
+    rejected = rejected_counts(manifest["beam_counters"])
+    if rejected:  # stage-cache entries found but not used (transforms/cache.py): computed again
+        manifest["counts"]["cache_rejected"] = rejected
     write_json(path, manifest)
     return manifest
 

@@ -7,7 +7,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import logging
+import sys
 import time
 
 import apache_beam as beam
@@ -24,10 +27,11 @@ from prmflow.pipelines.common import (
     format_summary,
     publishing,
 )
+from prmflow.pipelines.output import NotPublished, resolve
 from prmflow.samplers.shared import reset_caches
 from prmflow.schemas import TABLES, to_row
 from prmflow.sources import normalise_prompt
-from prmflow.transforms.cache import CACHE_DIR, delete_cache, stage_cache
+from prmflow.transforms.cache import CACHE_DIR, delete_cache, open_cache, stage_cache
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE
 from prmflow.transforms.dedupe import DedupeTrajectories
 from prmflow.transforms.label import (
@@ -39,7 +43,7 @@ from prmflow.transforms.label import (
     step_rows,
     trajectory_row,
 )
-from prmflow.transforms.read import ReadInput
+from prmflow.transforms.read import ReadInput, excluding
 from prmflow.transforms.weights import ConsistencyWeights
 from prmflow.transforms.write import RowOrder, WriteParts, merge_shard
 
@@ -345,6 +349,38 @@ def parse_args(argv: list[str] | None):
     return parser.parse_known_args(argv)
 
 
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
+"""A full disk or quota, a read-only or failing filesystem: the run reports them in one line, so
+Beam's traceback of them (``_LOGGER.exception`` in ``apache_beam.runners.common``) is not logged."""
+
+
+class _NoEnvironmentTracebacks(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS)
+
+
+@contextlib.contextmanager
+def _quiet_environment_errors():
+    beam_log, quiet = logging.getLogger("apache_beam.runners.common"), _NoEnvironmentTracebacks()
+    beam_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        beam_log.removeFilter(quiet)
+
+
+def io_error(e: BaseException) -> OSError | None:
+    """The OSError a Beam failure wraps (its ``__cause__``/``__context__`` chain), if any."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError) and e.errno is not None:
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def run(argv: list[str] | None = None) -> dict:
     """Build and run the pipeline; returns the manifest. Unrecognised arguments go to Beam."""
     args, beam_args = parse_args(argv)
@@ -354,18 +390,35 @@ def run(argv: list[str] | None = None) -> dict:
     out_dir = args.output or config.output.dir
     if not out_dir:
         raise SystemExit("prmflow run: no output directory: pass --output DIR or set output.dir in the config")
+    out_dir = resolve(out_dir)  # once: the lock, staging, publication, cache and input exclusion all use it
     options = beam_options(beam_args)  # a mistyped Beam flag fails here, before anything runs
     started = time.time()
     reset_caches()  # a warm in-process engine from an earlier run must not change what this run records
     # Everything is written under a staging directory and published only once complete (output.py).
     cache_root = FileSystems.join(out_dir, CACHE_DIR)
-    with publishing(out_dir, config.output.overwrite, config.digest()) as staging:
-        if args.fresh:
-            delete_cache(cache_root)
-        with beam.Pipeline(options=options) as p:
-            build(p, config, staging, cache_root, args.read_splits)
-        manifest = complete_run(staging, p.result, started)
-    if not config.output.keep_cache:
+    try:
+        with publishing(out_dir, config.output.overwrite, config.digest()) as staging:
+            if args.fresh:
+                delete_cache(cache_root)
+            cache_root = open_cache(cache_root)  # None: a _cache prmflow did not make is left alone
+            try:
+                with excluding(out_dir), _quiet_environment_errors(), beam.Pipeline(options=options) as p:
+                    build(p, config, staging, cache_root, args.read_splits)
+            except RuntimeError as e:  # Beam wraps a worker's exception in a RuntimeError
+                cause = io_error(e)
+                if cause is None:
+                    raise
+                # a full disk or a lost mount: one line (cli.py), the previous output kept (the staging goes)
+                raise OSError(cause.errno, f"writing the run's output failed: {cause.strerror or cause}") from e
+            manifest = complete_run(staging, p.result, started)
+            if not manifest["reconciliation"]["ok"]:
+                raise NotPublished("counts do not reconcile")
+    except NotPublished as e:  # exit 1 (cli.py): kept aside, the published output untouched, the cache kept
+        print(format_summary(manifest), flush=True)
+        print(f"prmflow run: NOT published, the counts do not reconcile: {out_dir} keeps its previous output; "
+              f"this run's output is kept under {e.kept} (prmflow inspect {e.kept} --partial)", file=sys.stderr)
+        return manifest
+    if cache_root is not None and not config.output.keep_cache:
         delete_cache(cache_root)  # the run is published: nothing left to resume
     print(format_summary(manifest), flush=True)
     return manifest

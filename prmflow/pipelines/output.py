@@ -3,16 +3,28 @@
 A run never writes into ``out_dir`` directly:
 
 1. **Check and lock.** ``out_dir`` must be (or become) a writable directory, else ``ConfigError``
-   before any pipeline stage runs. ``out_dir/.prmflow.lock`` is created exclusively and names the
-   holder (pid, host, start time, config digest); a second run into the same directory is refused
-   with those details. A lock whose pid is gone on this host (or whose pid now belongs to a newer
-   process) is stale and taken over, so a ``kill -9`` never leaves a directory locked for good.
+   before any pipeline stage runs. It must also be prmflow's: new, empty, or marked as a prmflow
+   output (``.prmflow-output``, written when a run first publishes there; a finished output of an
+   older prmflow, with its ``_SUCCESS``, and what a run killed before publishing leaves also count).
+   Any other directory (a data directory, another tool's output) is refused whatever ``overwrite``
+   says, so a run never moves or deletes a file it did not write. ``out_dir/.prmflow.lock`` is
+   created exclusively and names the holder (pid, host, start time, config digest); a second run
+   into the same directory is refused with those details. A lock whose pid is gone on this host
+   (or whose pid now belongs to a newer process) is stale and taken over, so a ``kill -9`` never
+   leaves a directory locked for good.
 2. **Stage.** The pipeline writes every table and the manifest under ``out_dir/.prmflow-staging-<run>``;
    readers never look there, and a run that fails, crashes or is interrupted deletes it (or leaves it
    to the next run, which removes leftover staging directories once it holds the lock).
-3. **Publish** (only after the pipeline and the manifest are complete): remove ``_SUCCESS`` (from here
-   on readers refuse the directory), move the previous tables aside, move the staged tables and
-   manifest in, write ``_SUCCESS`` last, then delete the old tables and the staging directory.
+3. **Publish** (only after the pipeline and the manifest are complete, and only when its counts
+   reconcile: the caller decides): write a journal (``.prmflow-replaced-<run>/journal.json``: which
+   names the previous output had), move ``_SUCCESS`` aside (from here on readers refuse the
+   directory), move the previous tables aside, move the staged tables and manifest in, write
+   ``_SUCCESS`` last, then delete the old tables and the staging directory.
+4. **Recover.** A publication cut short (``kill -9``, a power cut, a full disk) leaves the journal.
+   The next run into the directory, once it holds the lock and before anything else, rolls it back:
+   the new tables go back to their staging directory, the previous ones and their ``_SUCCESS`` to
+   their places (or, when the new ``_SUCCESS`` was already written, only the leftovers are deleted).
+   So whatever happens to that run afterwards, the directory holds the previous complete output.
 
 What is atomic where:
 - Local disk: the lock is an ``O_CREAT | O_EXCL`` create; each table moves with one ``rename(2)`` of
@@ -54,6 +66,14 @@ SUCCESS = "_SUCCESS"
 LOCK = ".prmflow.lock"
 STAGING_PREFIX = ".prmflow-staging-"
 REPLACED_PREFIX = ".prmflow-replaced-"
+FAILED_PREFIX = ".prmflow-failed-"
+"""A complete output that was not published because its counts do not reconcile; kept for
+``prmflow inspect OUT/.prmflow-failed-<run> --partial`` until the next run into OUT."""
+MARKER = ".prmflow-output"
+"""Marks a directory as a prmflow output: only such a directory (or an empty one) is written."""
+JOURNAL = "journal.json"
+REPORT = "report.html"
+"""``prmflow report``'s default page: it describes the published run, so it goes with it."""
 # A lock file that cannot be parsed was caught between its exclusive create and its write, or was
 # written by a crashed process; past this age it is the latter.
 UNREADABLE_LOCK_STALE_S = 60.0
@@ -65,6 +85,16 @@ class OutputLocked(FileExistsError):
 
 class PublishError(OSError):
     """Moving a complete staged output into place failed part-way."""
+
+
+class NotPublished(Exception):
+    """Raised inside ``with publishing(...)`` for a complete output that must not be published (its
+    counts do not reconcile): it is kept under ``kept`` (``FAILED_PREFIX``), the published output is
+    left as it was, and the exception goes on to the caller."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.kept: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +135,52 @@ class Holder:
         return not (self.process_start is not None and ticks is not None and ticks != self.process_start)
 
 
+def resolve(out_dir: str) -> str:
+    """The one path a run uses for its output, its lock and its cache: a local path made absolute
+    with every symlink and ``..`` resolved (``LINK/../o`` is where the kernel puts it, not where the
+    text suggests); a URL as it is, without a trailing slash."""
+    if not is_local(out_dir):
+        return out_dir.rstrip("/")
+    return os.path.realpath(os.path.expanduser(out_dir))
+
+
+def is_prmflow_output(out_dir: str) -> bool:
+    """True when ``out_dir`` is prmflow's to write: absent, empty, marked, a finished output of an
+    older prmflow, or holding nothing but what a killed prmflow run leaves (``.prmflow*``)."""
+    if not is_local(out_dir):
+        return True  # an object store prefix; the lock and _SUCCESS protocol still apply
+    try:
+        names = os.listdir(out_dir)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return True  # unreadable: check_writable and the lock report it
+    if not names or MARKER in names:
+        return True
+    # what a run killed before its first publication leaves: its lock, staging, and stage cache
+    cache = os.path.join(out_dir, "_cache", ".prmflow-cache")
+    if all(n.startswith(".prmflow") or (n == "_cache" and os.path.isfile(cache)) for n in names):
+        return True
+    try:
+        with open(os.path.join(out_dir, SUCCESS), encoding="utf-8") as f:
+            marker = json.loads(f.read())
+        with open(os.path.join(out_dir, MANIFEST), encoding="utf-8") as f:
+            manifest = json.loads(f.read())
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and "run_id" in marker and isinstance(manifest, dict) \
+        and "prmflow_schema_version" in manifest
+
+
+def check_claimable(out_dir: str) -> None:
+    """A directory holding files prmflow did not write is refused (one ConfigError line)."""
+    if not is_prmflow_output(out_dir):
+        raise ConfigError(
+            f"output.dir must be a new or empty directory or a prmflow output, got {out_dir!r}, which holds "
+            f"other files (no {MARKER}); prmflow never writes over them: pick another directory"
+        )
+
+
 def check_writable(out_dir: str) -> None:
     """``out_dir`` is, or can be made, a directory this process can write; else one ConfigError line."""
     if not is_local(out_dir):
@@ -129,6 +205,8 @@ def read_holder(lock_path: str) -> Holder | None:
 
 def _lock_age_s(lock_path: str) -> float:
     try:
+        if is_local(lock_path):  # never through FileSystems.match: it globs, and exp[1] is not exp1
+            return time.time() - os.path.getmtime(lock_path)
         return time.time() - FileSystems.match([lock_path])[0].metadata_list[0].last_updated_in_seconds
     except Exception:  # noqa: BLE001 - an unknown age counts as fresh, which only refuses
         return 0.0
@@ -190,8 +268,7 @@ class Lock:
         # Re-read just before deleting, so a lock a third run took meanwhile is left alone (a narrow
         # window remains between this read and the delete).
         if read_holder(self.path) == expected:
-            with contextlib.suppress(Exception):
-                FileSystems.delete([self.path])
+            _delete([self.path])  # local: os.remove (FileSystems.delete globs the path)
 
     def release(self) -> None:
         if self.held:
@@ -241,7 +318,7 @@ class Publication:
     """One run's staging directory and lock; ``publish()`` moves the staged output into place."""
 
     def __init__(self, out_dir: str, overwrite: bool, config_digest: str) -> None:
-        self.out_dir = out_dir.rstrip("/") if "://" in out_dir else os.path.normpath(out_dir)
+        self.out_dir = resolve(out_dir)
         self.overwrite = overwrite
         self.run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
         self.holder = Holder.this_process(self.run_id, config_digest)
@@ -258,11 +335,13 @@ class Publication:
             )
 
     def begin(self) -> None:
+        check_claimable(self.out_dir)
         check_writable(self.out_dir)
         self._refuse_finished()
         self.lock.acquire()
         _active.append(self)
         try:
+            self._recover()  # first: a publication cut short is rolled back before anything can fail
             self._refuse_finished()  # a run that held the lock until now may have finished one
             self._remove_leftovers()
             if is_local(self.staging):
@@ -271,15 +350,66 @@ class Publication:
             self.abort()
             raise
 
-    def _remove_leftovers(self) -> None:
-        """Staging directories of runs that died without cleaning up (we hold the lock: none is live)."""
+    def _mark(self) -> None:
+        marker = self._path(MARKER)
+        if not FileSystems.exists(marker):
+            with FileSystems.create(marker) as f:
+                f.write(b"a prmflow output directory: prmflow run writes here (docs/outputs.md)\n")
+
+    def _leftover_dirs(self, prefix: str) -> list[str]:
         if is_local(self.out_dir):
-            dirs = [os.path.join(self.out_dir, d) for d in os.listdir(self.out_dir) if d.startswith(STAGING_PREFIX)]
-        else:
-            dirs = [m.path for m in FileSystems.match([self._path(STAGING_PREFIX + "*/**")])[0].metadata_list]
+            return sorted(os.path.join(self.out_dir, d) for d in os.listdir(self.out_dir) if d.startswith(prefix))
+        found = {m.path[len(self.out_dir) + 1:].split("/", 1)[0]
+                 for m in FileSystems.match([self._path(prefix + "*/**")])[0].metadata_list}
+        return sorted(self._path(d) for d in found)
+
+    def _remove_leftovers(self) -> None:
+        """Staging directories of runs that died without cleaning up, the replaced tables of finished
+        publications and outputs kept because they did not reconcile (we hold the lock: none is live)."""
+        dirs = [d for prefix in (STAGING_PREFIX, FAILED_PREFIX) for d in self._leftover_dirs(prefix)]
         if dirs:
             log.info("removing what %d earlier run(s) left in %s", len(dirs), self.out_dir)
             _delete(dirs)
+
+    def _recover(self) -> None:
+        """Roll back every publication a killed run left half done (see the module docstring)."""
+        for replaced in self._leftover_dirs(REPLACED_PREFIX):
+            journal = _read_json(FileSystems.join(replaced, JOURNAL))
+            if journal is None:
+                if _exists(self._path(SUCCESS)):
+                    _delete([replaced])  # a finished publication's old tables, not yet deleted
+                else:  # an older prmflow's publication, no journal: never guess, never delete
+                    log.warning("%s holds tables of an interrupted publication without a journal; left as it is",
+                                replaced)
+                continue
+            done = _read_json(self._path(SUCCESS)) or {}
+            if done.get("run_id") == journal["run_id"]:  # the new output was complete: only clean up
+                _delete([replaced])
+                continue
+            staging = self._path(journal["staging"])
+            old = set(journal["old"])
+            for name in [*TABLES, MANIFEST, REPORT]:
+                if _exists(self._path(name)) and (name not in old or _exists(FileSystems.join(replaced, name))):
+                    _move(self._path(name), FileSystems.join(staging, name))  # a new table: back to staging
+                if name in old and _exists(FileSystems.join(replaced, name)):
+                    _move(FileSystems.join(replaced, name), self._path(name))
+            if SUCCESS in old and _exists(FileSystems.join(replaced, SUCCESS)):
+                _move(FileSystems.join(replaced, SUCCESS), self._path(SUCCESS))  # last: readable again
+            log.warning("restored the previous output of %s: the publication of run %s was interrupted",
+                        self.out_dir, journal["run_id"])
+            _delete([replaced])
+
+    def keep_failed(self) -> str:
+        """Keep the complete staged output that must not be published (its counts do not reconcile)
+        under ``OUT/.prmflow-failed-<run>``, release the lock; the published output is untouched."""
+        kept = self._path(FAILED_PREFIX + self.run_id)
+        if self in _active:
+            _active.remove(self)
+        try:
+            _move(self.staging, kept)
+        finally:
+            self.lock.release()
+        return kept
 
     def abort(self) -> None:
         """Discard the staged output and release the lock; the published output is left as it was."""
@@ -294,12 +424,16 @@ class Publication:
         with _shielded():
             self._refuse_finished()
             done = self._path(SUCCESS)
-            if FileSystems.exists(done):
-                FileSystems.delete([done])  # from here until the end, readers refuse the directory
             try:
-                for name in [*TABLES, MANIFEST]:
-                    if _exists(self._path(name)):
-                        _move(self._path(name), FileSystems.join(replaced, name))
+                self._mark()  # at the first publication; an aborted run leaves a new directory empty
+                # the old report.html goes with the run it describes (it is restored with it, too)
+                old = [name for name in [SUCCESS, *TABLES, MANIFEST, REPORT] if _exists(self._path(name))]
+                journal = {"run_id": self.run_id, "staging": STAGING_PREFIX + self.run_id, "old": old}
+                if is_local(replaced):
+                    os.makedirs(replaced, exist_ok=True)
+                _write_json(FileSystems.join(replaced, JOURNAL), journal)  # before any move: recoverable
+                for name in old:  # _SUCCESS first: from here until the end, readers refuse the directory
+                    _move(self._path(name), FileSystems.join(replaced, name))
                 for name in [*TABLES, MANIFEST]:
                     if _exists(FileSystems.join(self.staging, name)):
                         _move(FileSystems.join(self.staging, name), self._path(name))
@@ -334,6 +468,9 @@ def publishing(out_dir: str, overwrite: bool, config_digest: str) -> Iterator[st
         yield pub.staging
         _test_pause()
         pub.publish()
+    except NotPublished as e:
+        e.kept = pub.keep_failed()
+        raise
     except PublishError:
         if pub in _active:
             _active.remove(pub)
@@ -354,6 +491,20 @@ def _test_pause() -> None:
     seconds = float(os.environ.get(PAUSE_ENV) or 0)
     if seconds > 0:
         time.sleep(seconds)
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with FileSystems.open(path) as f:
+            data = json.loads(f.read().decode("utf-8"))
+        return data if isinstance(data, dict) else None
+    except Exception:  # noqa: BLE001 - missing or unreadable: no journal, no marker
+        return None
+
+
+def _write_json(path: str, data: dict) -> None:
+    with FileSystems.create(path) as f:
+        f.write(json.dumps(data, sort_keys=True).encode("utf-8"))
 
 
 def _exists(path: str) -> bool:

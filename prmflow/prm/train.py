@@ -46,6 +46,7 @@ from prmflow.prm.model import (
     step_logits,
     weighted_bce,
 )
+from prmflow.safeio import check_out_dir
 
 log = logging.getLogger("prmflow")
 
@@ -169,13 +170,34 @@ def _sha256(directory: Path) -> str:
 
 
 def _prepare_output(config: PRMTrainConfig) -> Path:
-    out = Path(config.output)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"train_prm.output {config.output!r} is a file; give a directory")
-    if out.is_dir() and any(out.iterdir()) and not config.overwrite:
-        raise FileExistsError(f"train_prm.output {config.output!r} is not empty; set overwrite: true to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out
+    """The output directory, refused when it is (or holds, or is inside) the training data, or holds
+    files train-prm did not write (``prmflow.safeio``)."""
+    data = [(p, "the training data") for p in (*config.train_paths, *config.validation_paths)]
+    return check_out_dir(config.output, option="train_prm.output", overwrite=config.overwrite, marker=PRM_JSON,
+                         protected=data)
+
+
+def _check_can_save(config: PRMTrainConfig, out: Path, base: str) -> None:
+    """Before any training: the output's parent takes a file (writable, not full) and has room for
+    at least the base model's weights, so hours of training never end in a model that cannot be saved."""
+    probe = out.parent / f".{out.name}.train-prm-{os.getpid()}"  # where _save stages the model
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe.mkdir(exist_ok=True)
+        with open(probe / "probe", "wb") as f:
+            f.write(b"\0" * (1 << 16))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise ConfigError(f"train_prm.output {config.output!r} cannot be written ({e.strerror or e}); nothing "
+                          f"was trained") from None
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+    need = sum(f.stat().st_size for f in Path(base).iterdir() if f.suffix in (".safetensors", ".bin"))
+    free = shutil.disk_usage(out.parent).free
+    if free < need:
+        raise ConfigError(f"train_prm.output {config.output!r}: saving the model needs at least {need >> 20} MiB, "
+                          f"{free >> 20} MiB are free there; nothing was trained")
 
 
 def train(config: PRMTrainConfig, progress: bool = True) -> TrainResult:
@@ -186,6 +208,7 @@ def train(config: PRMTrainConfig, progress: bool = True) -> TrainResult:
     if not (Path(base) / "config.json").is_file():
         raise ConfigError(f"train_prm.base_model must be a local model directory (with config.json) or "
                           f"builtin:NAME; nothing is downloaded, got {config.base_model!r}")
+    _check_can_save(config, out, base)
     train_ex, val_ex = _split(config)
     device = resolve_device(config.device)
     amp = autocast_dtype(config.dtype, device)
@@ -297,6 +320,12 @@ def main(argv: list[str]) -> int:
             print("prmflow train-prm CONFIG.yaml   train a PRM on a `prmflow export --format prmflow` export")
             return 0
         raise ConfigError("usage: prmflow train-prm CONFIG.yaml")
-    result = train(load_train_config(argv[0]))
+    try:
+        result = train(load_train_config(argv[0]))
+    except OSError as e:
+        if isinstance(e, (FileNotFoundError, FileExistsError)):
+            raise  # the CLI's exit 2 (a config naming a missing file, a refused output)
+        print(f"prmflow train-prm: {e}", file=sys.stderr)  # a full disk while saving: one line
+        return 1
     print(summary(result), flush=True)
     return 0

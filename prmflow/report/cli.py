@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -38,7 +37,46 @@ def build(directory: str, partial: bool = False) -> str:
         if sections:
             subtitle += f" · base run {run_dir}"
         sections += run_sections(con, manifest)
+        run_id = _run_id(run_dir)
+        if run_id:
+            subtitle += f" · run {run_id}"
+        return page(title, subtitle, sections, run_id)
     return page(title, subtitle, sections)
+
+
+def _run_id(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / "_SUCCESS").read_text(encoding="utf-8")).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+REPORT = "report.html"
+
+
+def check_out(directory: str, out: str | None) -> Path:
+    """Where the page goes: DIR/report.html by default (a run's publication removes it with the run it
+    describes, pipelines/output.py). ``--out`` may not point into the run or study directory (its
+    manifest, tables) nor over a file that is not a prmflow report."""
+    from prmflow.report.page import GENERATOR
+    from prmflow.safeio import UnsafeOutput, resolve
+
+    root = resolve(directory)
+    default = root / REPORT
+    if out is None:
+        return default
+    target = resolve(out)
+    if target.is_dir():
+        raise UnsafeOutput(f"--out {out!r} is a directory; give the HTML file to write")
+    if target != default and (target == root or root in target.parents):
+        raise UnsafeOutput(f"--out {out!r} is inside {directory!r}, where it could replace the run's own files; "
+                           f"write it outside (or leave --out out: {default})")
+    if target.exists() and target != default:
+        with open(target, "rb") as f:
+            head = f.read(4096)
+        if f'name="generator" content="{GENERATOR}"'.encode() not in head:
+            raise UnsafeOutput(f"--out {out!r} exists and is not a prmflow report; pick another file name")
+    return target
 
 
 def main(args: list[str]) -> int:
@@ -52,12 +90,16 @@ def main(args: list[str]) -> int:
     except ImportError:
         print('prmflow report: figures need matplotlib: pip install "prmflow[report]"', file=sys.stderr)
         return 2
+    from prmflow.safeio import atomic_write_text
+
+    out = check_out(ns.directory, ns.out)  # before the figures: a refused --out costs nothing
     text = build(ns.directory, ns.partial)
-    out = Path(ns.out) if ns.out else Path(ns.directory) / "report.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, text)  # no temporary file stays, even on a full disk
+    except OSError as e:
+        print(f"prmflow report: cannot write {out}: {e.strerror or e}", file=sys.stderr)
+        return 1
     print(f"report written to {out} ({len(text) // 1024} KiB)")
     return 0
 

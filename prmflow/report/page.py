@@ -100,11 +100,19 @@ class Section:
         return "".join(parts)
 
 
-def page(title: str, subtitle: str, sections: Sequence[Section]) -> str:
+GENERATOR = "prmflow report"
+"""The page's ``<meta name="generator">``: ``prmflow report --out`` replaces only files that have it."""
+
+
+def page(title: str, subtitle: str, sections: Sequence[Section], run_id: str | None = None) -> str:
+    """The whole page; ``run_id`` (the run's ``_SUCCESS``) is recorded so a reader can tell which run
+    of a directory the page describes."""
+    run_meta = f'<meta name="prmflow-run-id" content="{html.escape(run_id)}">' if run_id else ""
     nav = "".join(f'<a href="#{s.key}">{html.escape(s.title)}</a>' for s in sections)
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f'<meta name="generator" content="{GENERATOR}">{run_meta}'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style><script>{SCRIPT}</script></head><body>"
         f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header><nav>{nav}</nav><main>"
         + "".join(s.html() for s in sections)

@@ -20,6 +20,9 @@ def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
+    # labels come from the data (source names, methods): a '$' in one must print as a '$', not start
+    # mathtext (an unbalanced one raised ValueError and lost the whole report)
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
 
     return plt

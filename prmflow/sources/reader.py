@@ -12,6 +12,7 @@ reconciliation (``pipelines/common.reconcile``).
 from __future__ import annotations
 
 import bz2
+import codecs
 import io
 import json
 import re
@@ -305,47 +306,105 @@ def _json_error(e: Exception) -> BadRecord:
     return _loads_error(e)
 
 
+class _JsonText:
+    """A JSON document's text, decoded and held a window at a time: ``text`` from absolute character
+    ``base`` on, read in chunks as the splitter needs more (so a 150 MB array is never whole in
+    memory: at most the elements not yet given out and the one being read)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self.text, self.base, self.eof = "", 0, False
+        self.lines, self.column = 0, 0  # newlines in the dropped text, characters after its last one
+        self.chunk = CHUNK
+        first = stream.read(CHUNK)
+        while 0 < len(first) < len(BOM):  # a stream may give fewer bytes than asked
+            more = stream.read(CHUNK)
+            if not more:
+                break
+            first += more
+        self.bom = first.startswith(BOM)
+        self._append(first[3:] if self.bom else first, eof=not first)
+
+    def _append(self, data: bytes, eof: bool) -> None:
+        self.eof = eof
+        self.text += self.decoder.decode(data, final=eof)
+
+    def more(self) -> bool:
+        """Read another chunk (a bigger one each time an element needs more); False at the end."""
+        if self.eof:
+            return False
+        data = self.stream.read(self.chunk)
+        self._append(data, eof=not data)
+        self.chunk = min(self.chunk * 2, 64 * CHUNK)
+        return True
+
+    def drop(self, pos: int) -> int:
+        """Forget the text before ``pos`` (given out already); returns the new position of ``pos``."""
+        if pos < CHUNK:
+            return pos
+        gone = self.text[:pos]
+        newlines = gone.count("\n")
+        self.column = len(gone) - gone.rfind("\n") - 1 if newlines else self.column + len(gone)
+        self.lines += newlines
+        self.text, self.base, self.chunk = self.text[pos:], self.base + pos, CHUNK
+        return 0
+
+    def error(self, e: Exception) -> BadRecord:
+        """A decode error, its line and column counted from the start of the file."""
+        if not isinstance(e, json.JSONDecodeError):
+            return _loads_error(e)
+        before = self.text.rfind("\n", 0, e.pos)
+        line = self.lines + self.text.count("\n", 0, e.pos) + 1
+        column = e.pos - before if before >= 0 else self.column + e.pos + 1
+        return BadRecord("bad_json", f"{e.msg} (line {line} column {column} of the file)")
+
+
 def iter_json(stream: IO[bytes], source_file: str, max_record_bytes: int, counts: dict | None = None) -> Iterator[RawRecord]:
     """A JSON array (one record per element), one object, or several concatenated objects. An element
-    that does not decode is one ``bad_json`` record and the elements after it are still read."""
+    that does not decode is one ``bad_json`` record and the elements after it are still read. The
+    file is read in chunks: memory holds the element being read, not the document."""
     counts = {} if counts is None else counts
-    data = stream.read()
-    sep = 0
-    if data.startswith(BOM):
-        data, sep = data[3:], 3
-    bom = sep
+    doc = _JsonText(stream)
+    sep = bom = 3 if doc.bom else 0
     # undecodable bytes become lone surrogates, one per byte, so offsets still map to bytes and only
     # the elements that hold such bytes are refused
-    text = data.decode("utf-8", "surrogateescape")
-    ascii_only = data.isascii()
-    decoder, n, pos, index = json.JSONDecoder(), len(text), 0, 0
+    decoder, pos, index = json.JSONDecoder(), 0, 0
     offset = bom  # byte offset of text[pos]
     in_array = False
     while True:
         # the separators before the next value: whitespace, commas; in an array also its ``[`` and ``]``
         start = pos
         while True:
+            text = doc.text
             pos = _SPACE.match(text, pos).end()
-            if in_array and pos < n and text[pos] in ",]":
+            if pos >= len(text) and doc.more():
+                continue  # the separators may go on in the next chunk
+            if in_array and pos < len(text) and text[pos] in ",]":
                 in_array = text[pos] == ","  # "]" closes the array; what follows is read as objects
                 pos += 1
-            elif pos < n and text[pos] == "," and index > 0:  # objects separated by commas, no brackets
+            elif pos < len(text) and text[pos] == "," and index > 0:  # objects separated by commas, no brackets
                 pos += 1
-            elif pos < n and text[pos] == "[" and index == 0 and not in_array and start == 0:
+            elif pos < len(text) and text[pos] == "[" and index == 0 and not in_array and doc.base + start == 0:
                 in_array = True
                 pos += 1
             else:
                 break
         sep += pos - start  # ASCII only: one byte per character
         offset += pos - start
-        if pos >= n:
+        if pos >= len(doc.text):
             break
-        try:
-            value, end = decoder.raw_decode(text, pos)
-            err = None
-        except (ValueError, RecursionError) as e:
-            end, value, err = _resync(text, pos), None, _json_error(e)
+        while True:  # the element, complete: it ends before the text read so far does, or at the file's end
+            text = doc.text
+            try:
+                value, end = decoder.raw_decode(text, pos)
+                err = None
+            except (ValueError, RecursionError) as e:
+                end, value, err = _resync(text, pos), None, doc.error(e)
+            if end < len(text) or not doc.more():
+                break
         raw = text[pos:end]
+        ascii_only = raw.isascii()
         size = len(raw) if ascii_only else len(raw.encode("utf-8", "surrogateescape"))
         if err is None and not ascii_only and _ESCAPED_BYTE.search(raw):
             bad = raw.encode("utf-8", "surrogateescape")
@@ -363,7 +422,7 @@ def iter_json(stream: IO[bytes], source_file: str, max_record_bytes: int, counts
         counts["separator_bytes"] = sep
         yield RawRecord(source_file, index, shown, value=value, error=err, size=size, offset=offset)
         offset += size
-        pos, index = end, index + 1
+        pos, index = doc.drop(end), index + 1
     counts["separator_bytes"] = sep
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -12,13 +16,43 @@ from prmflow.sources import BadRecord, FileCount, Parsed, RawRecord, arith_raw_r
 from prmflow.transforms.dead_letters import DEAD, NAMESPACE, count, dead_letter
 from prmflow.transforms.progress import FileProgress, Progress
 
+log = logging.getLogger("prmflow")
+
+
+_EXCLUDED: list[str] = []
+"""Directories no input may read from while a run builds its graph: its own output (``excluding``)."""
+
+
+@contextlib.contextmanager
+def excluding(directory: str):
+    """While the graph is built, inputs never match files under ``directory`` (a run's output: its
+    lock, staging, cache and previous tables), whatever their glob says."""
+    _EXCLUDED.append(directory.rstrip("/"))
+    try:
+        yield
+    finally:
+        _EXCLUDED.remove(directory.rstrip("/"))
+
+
+def _inside(path: str, directory: str) -> bool:
+    if "://" not in path and "://" not in directory:
+        path = os.path.realpath(path)
+    return path == directory or path.startswith(directory + "/")
+
 
 def expand_path(pattern: str) -> list[str]:
-    """Files matching a path or glob, sorted so that reads are reproducible; an error if none."""
+    """Files matching a path or glob, sorted so that reads are reproducible; an error if none. Files
+    inside the output directory of the run being built are left out, with a warning."""
     matches = FileSystems.match([pattern])[0].metadata_list
     paths = sorted(m.path for m in matches)
+    inside = [p for p in paths if any(_inside(p, d) for d in _EXCLUDED)]
+    if inside:
+        log.warning("input path %r matches %d file(s) inside the run's own output directory %s (e.g. %s); "
+                    "they are not read", pattern, len(inside), _EXCLUDED[-1], inside[0])
+        paths = [p for p in paths if p not in inside]
     if not paths:
-        raise FileNotFoundError(f"input path {pattern!r} matches no file")
+        more = f" outside the run's output directory {_EXCLUDED[-1]}" if inside else ""
+        raise FileNotFoundError(f"input path {pattern!r} matches no file{more}")
     return paths
 
 

@@ -19,7 +19,7 @@ from prmflow.config import OutcomeConfig
 from prmflow.core.dead_letters import error_reason, make_dead_letter
 from prmflow.core.estimator import EngineEstimator
 from prmflow.core.prompts import SamplingConfig
-from prmflow.core.rollouts import BatchOutput, ProcessConfig, label_batch
+from prmflow.core.rollouts import ProcessConfig, label_batch
 from prmflow.labelers.outcome import is_correct
 from prmflow.samplers import SamplerConfig
 from prmflow.schemas import to_row
@@ -56,13 +56,14 @@ class LabelStepsDoFn(beam.DoFn):
         if labeler is not None:
             labeler.close()
 
-    def _label(self, batch, pass_counts=None) -> tuple[BatchOutput, dict[str, int]]:
-        """The batch's labels and engine totals: from the stage cache, else from the engine."""
+    def _label(self, batch, pass_counts=None) -> tuple[dict, dict[str, int]]:
+        """The batch's rows, probe failures and engine totals: from the stage cache, else from the
+        engine. Both paths go through the same plain form (``cache_entry.ROLLOUT``), so a resumed
+        run's rows are the rows an uninterrupted run writes."""
         ids = [t.trajectory_id for _, t in batch]
         cached = self.cache.load(ids) if self.cache is not None else None
         if cached is not None:
-            out, totals = cached
-            return out, {f"{REUSED}{k}": v for k, v in totals.items()}
+            return cached, {f"{REUSED}{k}": v for k, v in cached["totals"].items()}
         # a batch's results must not depend on the batches before it (resumed runs, see cache.py)
         self.sampler.reset_prefix_cache()
         estimate = EngineEstimator(self.sampler, self.labeler, self.outcome.labeler, self.sampling,
@@ -72,34 +73,42 @@ class LabelStepsDoFn(beam.DoFn):
         totals = {**estimate.totals, "batches": 1}
         if self.process_config.active is not None:
             totals["active_skipped"] = out.skipped
+        plain = {
+            "steps": [to_row(r) for r in out.steps],
+            "start_states": [to_row(s) for s in out.start_states],
+            "rollouts": [to_row(r) for r in out.rollouts],
+            "failures": [{"trajectory_id": f.trajectory.trajectory_id, "k": f.probe.k, "prefix": f.probe.prefix,
+                          "error": f.error} for f in out.failures],
+            "totals": totals,
+        }
         if self.cache is not None:
-            self.cache.store(ids, (out, totals))
-        return out, totals
+            self.cache.store(ids, plain)
+        return plain, totals
 
     def process(self, batch, pass_counts=None):
         started = time.monotonic()
         out, totals = self._label(batch, pass_counts)
-        for row in out.steps:
-            yield to_row(row)
-        for s in out.start_states:
-            yield beam.pvalue.TaggedOutput(START_STATES, to_row(s))
-        for r in out.rollouts:
-            yield beam.pvalue.TaggedOutput(ROLLOUTS, to_row(r))
-        for f in out.failures:
-            reason = error_reason(f.error)
+        yield from out["steps"]
+        for s in out["start_states"]:
+            yield beam.pvalue.TaggedOutput(START_STATES, s)
+        for r in out["rollouts"]:
+            yield beam.pvalue.TaggedOutput(ROLLOUTS, r)
+        items = {t.trajectory_id: (p, t) for p, t in batch}
+        for f in out["failures"]:
+            reason = error_reason(f["error"])
             count_dead("rollout", reason)
-            t = f.trajectory
+            problem, t = items[f["trajectory_id"]]
             yield beam.pvalue.TaggedOutput(DEAD, make_dead_letter(
-                "rollout", t.source, reason, f"start state k={f.probe.k} of trajectory {t.trajectory_id}: {f.error}",
-                f.probe.prefix, key=("rollout", t.trajectory_id, f.probe.k, reason),
-                source_file=f.problem.source_file, location=f.problem.source_index,
+                "rollout", t.source, reason, f"start state k={f['k']} of trajectory {t.trajectory_id}: {f['error']}",
+                f["prefix"], key=("rollout", t.trajectory_id, f["k"], reason),
+                source_file=problem.source_file, location=problem.source_index,
             ))
         for key, value in totals.items():
             yield beam.pvalue.TaggedOutput(ENGINE, (f"rollout_{key}", value))
         beam.metrics.Metrics.counter(NAMESPACE, "trajectories_step_labeled").inc(len(batch))
         self._done += len(batch)
         log.info("%s: step-labeled %d trajectories so far (this worker; batch of %d: %d rollouts in %.1f s)",
-                 self.process_config.method, self._done, len(batch), len(out.rollouts), time.monotonic() - started)
+                 self.process_config.method, self._done, len(batch), len(out["rollouts"]), time.monotonic() - started)
 
 
 class LabelSteps(beam.PTransform):

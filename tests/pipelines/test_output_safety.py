@@ -42,7 +42,7 @@ def _published(out: Path) -> dict[str, str]:
 
 
 def _leftovers(out: Path) -> list[str]:
-    return sorted(p.name for p in out.iterdir() if p.name.startswith(".prmflow"))
+    return sorted(p.name for p in out.iterdir() if p.name.startswith(".prmflow") and p.name != output.MARKER)
 
 
 def test_publish_moves_everything_and_marks_success_last(tmp_path):
@@ -78,7 +78,7 @@ def test_publish_failing_part_way_keeps_both_outputs_and_says_where(tmp_path, mo
     real_move = output._move
 
     def failing_move(src, dst):  # the disk fills up after the old tables were moved aside
-        if len(moves) == len(TABLES) + 2:
+        if len(moves) == len(TABLES) + 3:  # _SUCCESS, the tables, the manifest aside; the first new table in
             raise OSError(28, "No space left on device")
         moves.append(src)
         real_move(src, dst)
@@ -353,7 +353,7 @@ def test_killed_rerun_keeps_the_good_output_and_its_leftovers_are_cleared(tmp_pa
     out = tmp_path / "out"
     assert subprocess.run([sys.executable, "-m", "prmflow", "run", str(_config(tmp_path, "a", out))],
                           capture_output=True).returncode == 0
-    good = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    good = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != output.MARKER}
     assert _sql(out, "SELECT count(*) FROM trajectories").stdout.strip() == "200"
 
     rerun = _prmflow("run", str(_config(tmp_path, "b", out, count=2000, seed=2)))

@@ -51,7 +51,7 @@ def prmflow(config: Path, out: Path, *extra: str, env: dict | None = None) -> su
 
 
 def entries(out: Path, stage: str) -> int:
-    return sum(1 for _ in (out / "_cache" / stage).rglob("*.pkl")) if (out / "_cache" / stage).exists() else 0
+    return sum(1 for _ in (out / "_cache" / stage).rglob("*.json")) if (out / "_cache" / stage).exists() else 0
 
 
 def staged(out: Path, pattern: str) -> bool:

@@ -197,3 +197,16 @@ def test_unicode_space_between_elements_is_a_bad_element_not_lost_bytes():
     records, count = read("a.json", b"[" + R + b",\xc2\xa0" + R + b"]", "processbench")
     assert [r.error.reason if r.error else None for r in records] == [None, "bad_json", None]
     assert count.bytes_read == sum(r.size for r in records) + count.separator_bytes
+
+
+def test_a_json_array_is_read_a_chunk_at_a_time():
+    """A JSON array's first element comes out after about one chunk has been read, not the whole file
+    (a 150 MB array took 780 MB of memory when it was read whole; issue 24)."""
+    from prmflow.sources import reader
+
+    data = b"[" + b",\n".join([R] * 100000) + b"]"
+    stream = io.BytesIO(data)
+    records = reader.iter_json(stream, "a.json", 1 << 20, {})
+    first = next(records)
+    assert first.error is None and stream.tell() <= 2 * reader.CHUNK < len(data)
+    assert sum(1 for _ in records) == 99999
