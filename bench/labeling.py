@@ -98,13 +98,18 @@ FRONTIER = {  # name -> (method, process options); "aware" variants get the nois
     "bs": ("binary-search", {}),
     "bs+seq": ("binary-search", {"sequential": True}),
     "bs+adaptive": ("binary-search", {"sequential": True, "adaptive": {"confidence": 0.9}}),
+    # with the judge's votes (--judge): wrong trajectories whose first error the judge is sure of skip rollouts
+    "bs+adaptive+active": ("binary-search", {"sequential": True, "adaptive": {"confidence": 0.9},
+                                             "active": {"score": "judge", "confidence": 0.9}}),
 }
+JUDGED = ("bs+adaptive+active",)
 
 
 def frontier_config(name: str, seed: int, noise: float, args) -> dict:
     method, options = FRONTIER[name]
     cfg = config(method, args)
-    cfg.pop("judge", None)
+    if name not in JUDGED:
+        cfg.pop("judge", None)
     cfg["name"] = f"frontier-{name}"
     cfg["seed"] = seed
     cfg["inputs"][0]["seed"] = 100 + seed
@@ -126,6 +131,7 @@ def measure_frontier(name: str, seed: int, noise: float, args, work: Path) -> di
     steps = con.execute("SELECT count(*) FROM steps WHERE label IS NOT NULL").fetchall()[0][0]
     engine = manifest["counts"]["engine"]
     return {"rollouts": engine.get("rollout_samples", 0), "rollout_tokens": engine.get("rollout_generated_tokens", 0),
+            "skipped": engine.get("rollout_active_skipped", 0),
             "labelled_steps": steps, "processbench_f1": row["processbench_f1"], "step_accuracy": row["step_accuracy"],
             "acc_erroneous": row["acc_erroneous"], "acc_correct": row["acc_correct"]}
 
@@ -134,31 +140,35 @@ def frontier(args) -> int:
     import statistics
 
     seeds = [int(s) for s in args.seeds.split(",")]
+    names = [n for n in FRONTIER if n not in JUDGED or args.judge]
+    if args.variants:
+        names = ["mc"] + [n for n in args.variants.split(",") if n != "mc"]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; model {args.model}; {args.problems} problems x "
           f"{args.samples} samples, M = {args.rollouts}; seeds {seeds}; medians over seeds")
-    for noise in (0.0, args.noise):
-        per: dict[str, list[dict]] = {name: [] for name in FRONTIER}
+    for noise in (0.0, args.noise) if args.noise else (0.0,):
+        per: dict[str, list[dict]] = {name: [] for name in names}
         for seed in seeds:
             with tempfile.TemporaryDirectory() as tmp:
-                for name in FRONTIER:
+                for name in names:
                     per[name].append(measure_frontier(name, seed, noise, args, Path(tmp)))
         label = "clean verifier" if not noise else f"symmetric noise p = {noise}, noise-aware test at the true rates"
         print(f"\n{label}")
         cols = ["rollouts", "rollout_tokens", "labelled_steps", "rollouts/step vs mc", "tokens/step vs mc",
-                "processbench_f1", "f1 - mc", "step_accuracy", "acc_erroneous", "acc_correct"]
-        print(f"{'':<14}" + "".join(f"{c:>21}" for c in cols))
-        for name in FRONTIER:
+                "processbench_f1", "f1 - mc", "step_accuracy", "acc_erroneous", "acc_correct", "skipped"]
+        print(f"{'':<20}" + "".join(f"{c:>21}" for c in cols))
+        for name in names:
             ratios = [(r["rollouts"] / r["labelled_steps"]) / (m["rollouts"] / m["labelled_steps"])
                       for r, m in zip(per[name], per["mc"], strict=True)]
             tok = [(r["rollout_tokens"] / r["labelled_steps"]) / (m["rollout_tokens"] / m["labelled_steps"])
                    for r, m in zip(per[name], per["mc"], strict=True)]
             df1 = [r["processbench_f1"] - m["processbench_f1"] for r, m in zip(per[name], per["mc"], strict=True)]
-            med = lambda k: statistics.median(r[k] for r in per[name])  # noqa: E731
+            def med(k, rows=per[name]):
+                return statistics.median(r[k] for r in rows)
             cells = [f"{med('rollouts'):.0f}", f"{med('rollout_tokens'):.0f}", f"{med('labelled_steps'):.0f}",
                      f"{statistics.median(ratios):.3f}", f"{statistics.median(tok):.3f}", f"{med('processbench_f1'):.3f}",
                      f"{statistics.median(df1):+.3f}", f"{med('step_accuracy'):.3f}", f"{med('acc_erroneous'):.3f}",
-                     f"{med('acc_correct'):.3f}"]
-            print(f"{name:<14}" + "".join(f"{c:>21}" for c in cells))
+                     f"{med('acc_correct'):.3f}", f"{med('skipped'):.0f}"]
+            print(f"{name:<20}" + "".join(f"{c:>21}" for c in cells))
     return 0
 
 
@@ -166,7 +176,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frontier", action="store_true", help="the cost frontier: adaptive options vs MC, clean and noisy")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--noise", type=float, default=0.1)
+    ap.add_argument("--noise", type=float, default=0.1, help="the noisy verifier's p (0: clean only)")
+    ap.add_argument("--variants", default="", help="frontier rows to run besides mc, comma-separated (default: all)")
     ap.add_argument("--model", default="builtin:arith-tiny")
     ap.add_argument("--problems", type=int, default=100)
     ap.add_argument("--samples", type=int, default=4)

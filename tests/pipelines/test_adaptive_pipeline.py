@@ -29,7 +29,7 @@ def test_adaptive_binary_search_runs_reruns_identically_and_spends_less(tmp_path
     plain = run([config_with(tmp_path, "plain"), "--output", str(tmp_path / "plain")])
     adaptive_cfg = config_with(tmp_path, "adaptive", sequential=True, adaptive={"confidence": 0.9})
     a = run([adaptive_cfg, "--output", str(tmp_path / "a")])
-    b = run([adaptive_cfg, "--output", str(tmp_path / "b")])
+    run([adaptive_cfg, "--output", str(tmp_path / "b")])
     assert a["reconciliation"]["ok"], a["reconciliation"]
     for f in sorted((tmp_path / "a").rglob("*.parquet")):
         assert f.read_bytes() == (tmp_path / "b" / f.relative_to(tmp_path / "a")).read_bytes(), f
