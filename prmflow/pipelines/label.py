@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 
 import apache_beam as beam
@@ -18,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from prmflow.config import ConfigError, RunConfig, load_config
 from prmflow.pipelines.common import (
     Tally,
+    all_dead_lines,
     beam_options,
     complete_run,
     finalize,
@@ -334,15 +336,11 @@ def local_workers(options) -> int:
 
 
 def parse_args(argv: list[str] | None):
-    parser = argparse.ArgumentParser(prog="prmflow run", description="Run a prmflow labeling pipeline.")
-    parser.add_argument("config", help="the run's YAML config")
-    parser.add_argument("--output", help="output directory or URL (overrides output.dir)")
-    parser.add_argument("--read-splits", type=int, default=None, metavar="N",
-                        help="read each input file in N shares that workers parse in parallel "
-                             "(default: --direct_num_workers on a local runner, else 1)")
-    parser.add_argument("--fresh", action="store_true",
-                        help="ignore the stage cache a killed run left: recompute every batch")
-    return parser.parse_known_args(argv)
+    from prmflow.core.cliparse import parser
+    from prmflow.pipelines.args import RUN_DESCRIPTION, RUN_EPILOG, add_run_arguments
+
+    p = parser("prmflow run", RUN_DESCRIPTION, add_run_arguments, epilog=RUN_EPILOG)
+    return p.parse_known_args(argv)
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -368,4 +366,6 @@ def run(argv: list[str] | None = None) -> dict:
     if not config.output.keep_cache:
         delete_cache(cache_root)  # the run is published: nothing left to resume
     print(format_summary(manifest), flush=True)
+    for line in all_dead_lines(manifest, out_dir):
+        print(f"prmflow run: {line}", file=sys.stderr, flush=True)
     return manifest
