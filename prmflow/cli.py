@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 
 from prmflow.core.cliparse import Parser
@@ -170,20 +171,37 @@ class _QuietImports(logging.Filter):
         return not str(record.msg).startswith("apitools not found")
 
 
+class _QuietEngines(logging.Filter):
+    """Without ``-v``: Beam's own warnings (some repeat for every batch, e.g. RunInference's
+    "Resource module is not available", logged on the root logger) and the engines' lines below
+    ERROR. prmflow's own lines and every error pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR or record.name.startswith("prmflow"):
+            return True
+        path = record.pathname.replace("\\", "/")
+        return not any(f"/{pkg}/" in path for pkg in ("apache_beam", "vllm", "torch", "transformers"))
+
+
 def _setup_logging(verbose: bool = False) -> None:
-    """prmflow's own progress at INFO. Without ``-v``, vLLM's start-up chatter (set through its
-    environment variable, read when vLLM is imported) and Beam's warnings, which repeat for every
-    bundle and worker, are hidden; errors still show."""
+    """prmflow's own progress at INFO. Without ``-v``, vLLM's start-up chatter (its log level and
+    progress bars, set through environment variables read when vLLM is imported) and Beam's warnings,
+    which repeat for every bundle and worker, are hidden; errors still show."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("prmflow").setLevel(logging.INFO)
+    root = logging.getLogger()
     if not verbose:
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
-        os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         for name in ("apache_beam", "vllm", "torch", "transformers"):
             logging.getLogger(name).setLevel(logging.ERROR)
-    root = logging.getLogger()
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        for handler in root.handlers:
+            if not any(isinstance(f, _QuietEngines) for f in handler.filters):
+                handler.addFilter(_QuietEngines())
     if not any(isinstance(f, _QuietImports) for f in root.filters):
         root.addFilter(_QuietImports())
 
@@ -258,7 +276,23 @@ class _Stopper:
             os._exit(EXIT_ON_SIGNAL[signum])
 
 
+def _gpu_present() -> bool:
+    """An NVIDIA or AMD GPU device node: cheap, and before torch or vLLM is imported."""
+    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd"))
+
+
+def _engine_environment() -> None:
+    """On a machine without a GPU, vLLM runs in this process (its multiprocess engine needs a
+    spawn-safe main module and doubles the memory of a small model); set before vLLM is imported.
+    A value the user set wins."""
+    if not _gpu_present():
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def _run(args: list[str]) -> int:
+    _engine_environment()
     from prmflow.pipelines.label import run
     from prmflow.samplers.base import EngineStartError, engine_start_error
 

@@ -243,7 +243,7 @@ class VLLMSampler:
         llm = self.llm
         rejected = _client_errors()
         try:
-            return llm.generate(prompts, params, use_tqdm=False)
+            return llm.generate(prompts, params, use_tqdm=progress_bar(sum(sp.n for sp in params)))
         except rejected as e:
             log.warning("vLLM rejected a batch of %d (%s); retrying one by one", len(prompts), e)
         outs: list[Any] = []
@@ -302,6 +302,45 @@ class VLLMSampler:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+PROGRESS_EVERY_S = 10.0
+"""How often a long engine call logs its progress (completions done of all, rate, time left)."""
+
+
+def progress_bar(expected: int, every_s: float = PROGRESS_EVERY_S) -> Any:
+    """A tqdm class for ``vllm.LLM.generate(use_tqdm=...)`` that logs one line every ``every_s``
+    seconds instead of drawing a bar: "n/N completions, tokens/s, ETA". vLLM counts finished
+    completions (``n`` per request) against its number of requests, so the total here is the call's
+    completions, ``expected``. The bar vLLM opens while it adds requests stays silent."""
+    from tqdm import tqdm
+
+    from prmflow.transforms.progress import eta_text
+
+    class LoggedProgress(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._log = kwargs.get("desc") == "Processed prompts"
+            kwargs.update(disable=False, file=_NullStream(), mininterval=every_s, maxinterval=every_s * 2)
+            super().__init__(*args, **kwargs)
+
+        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+            if not self._log or not self.n:
+                return True
+            elapsed = self.format_dict["elapsed"]
+            rate = self.n / elapsed if elapsed > 0 else 0.0
+            left = f", ETA {eta_text((expected - self.n) / rate)}" if rate > 0 and self.n < expected else ""
+            log.info("vLLM: %d/%d completions in %.0f s%s", self.n, expected, elapsed, left)
+            return True
+
+    return LoggedProgress
+
+
+class _NullStream:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
 
 
 def _seed_worker(worker: Any, seed: int) -> None:
