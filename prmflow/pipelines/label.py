@@ -344,24 +344,32 @@ def parse_args(argv: list[str] | None):
 
 
 def run(argv: list[str] | None = None) -> dict:
-    """Build and run the pipeline; returns the manifest. Unrecognised arguments go to Beam."""
+    """``prmflow run CONFIG [--output DIR] [beam options]``: build and run the pipeline; returns the
+    manifest. Unrecognised arguments go to Beam."""
     args, beam_args = parse_args(argv)
     if args.read_splits is not None and args.read_splits < 1:
         raise ConfigError(f"--read-splits must be an integer >= 1, got {args.read_splits}")
     config = load_config(args.config)
-    out_dir = args.output or config.output.dir
+    return run_config(config, args.output, beam_args, fresh=args.fresh, read_splits=args.read_splits)
+
+
+def run_config(config: RunConfig, output: str | None = None, beam_args: list[str] | tuple = (), *,
+               fresh: bool = False, read_splits: int | None = None) -> dict:
+    """Run a parsed config into ``output`` (default ``output.dir``); returns the manifest. What
+    ``prmflow run`` and ``prmflow.run`` share."""
+    out_dir = output or config.output.dir
     if not out_dir:
-        raise SystemExit("prmflow run: no output directory: pass --output DIR or set output.dir in the config")
-    options = beam_options(beam_args)  # a mistyped Beam flag fails here, before anything runs
+        raise ConfigError("output: no output directory: pass --output DIR (output= in Python) or set output.dir")
+    options = beam_options(list(beam_args))  # a mistyped Beam flag fails here, before anything runs
     started = time.time()
     reset_caches()  # a warm in-process engine from an earlier run must not change what this run records
     # Everything is written under a staging directory and published only once complete (output.py).
     cache_root = FileSystems.join(out_dir, CACHE_DIR)
     with publishing(out_dir, config.output.overwrite, config.digest()) as staging:
-        if args.fresh:
+        if fresh:
             delete_cache(cache_root)
         with beam.Pipeline(options=options) as p:
-            build(p, config, staging, cache_root, args.read_splits)
+            build(p, config, staging, cache_root, read_splits)
         manifest = complete_run(staging, p.result, started)
     if not config.output.keep_cache:
         delete_cache(cache_root)  # the run is published: nothing left to resume

@@ -397,6 +397,7 @@ class EngineStartError(RuntimeError):
 # (substring of the engine's error, lowercased) -> the key that fixes it; the first match wins
 _START_HINTS: tuple[tuple[str, str], ...] = (
     ("max_model_len", "sampler.max_model_len (a shorter context needs less KV cache)"),
+    ("max seq len", "sampler.max_model_len (a shorter context needs less KV cache)"),
     ("max_num_batched_tokens", "sampler.max_model_len (a shorter context needs less KV cache)"),
     ("kv cache", "sampler.kv_cache_memory_bytes (and sampler.max_model_len: the cache must hold one "
                  "full-length sequence)"),
