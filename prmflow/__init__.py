@@ -6,7 +6,7 @@ From Python (docs/python-api.md)::
 
     manifest = prmflow.run("examples/my-chat-model.yaml", output="out/my-run")   # or a dict config
     con = prmflow.connect("out/my-run")                                        # DuckDB views
-    con.sql("SELECT avg(outcome) FROM trajectories").fetchone()
+    con.execute("SELECT avg(outcome) FROM trajectories").fetchone()
     prmflow.export("out/my-run", "out/my-trl", format="trl")                  # a trainer's files
 
 Everything is imported when first used: ``import prmflow`` costs nothing.

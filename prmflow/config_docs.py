@@ -38,7 +38,7 @@ def field_docs(cls: type) -> dict[str, str]:
         except (OSError, TypeError, SyntaxError):
             continue
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for node, after in zip(body, body[1:] + [None]):
+        for node, after in zip(body, [*body[1:], None], strict=True):
             if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
                     and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
                 docs[node.target.id] = " ".join(after.value.value.split())
@@ -98,10 +98,10 @@ def reference() -> str:
     """The whole reference as Markdown."""
     from prmflow.config import (
         DEFAULT_DOMAIN,
+        InputConfig,
         LimitsConfig,
         OutputConfig,
         RunConfig,
-        InputConfig,
     )
     from prmflow.core.prompts import SamplingConfig
     from prmflow.core.rollouts import ProcessConfig

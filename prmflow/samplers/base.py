@@ -159,7 +159,7 @@ class SamplerConfig:
     """Context length (prompt + generation); None uses the model config's."""
     kv_cache_memory_bytes: int | None = None
     """KV cache size in bytes (vLLM). None: on a CPU, 1/8 of the memory available when the engine
-    starts, between 256 MiB and 4 GiB (logged); on a GPU, vLLM's own sizing
+    starts, between 256 MiB and 2 GiB (logged); on a GPU, vLLM's own sizing
     (gpu_memory_utilization)."""
     block_size: int | None = None
     """KV block size in tokens (vLLM). Only whole blocks are prefix-cached. None: 32 on a CPU

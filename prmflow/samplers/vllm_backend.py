@@ -53,8 +53,8 @@ CPU_BLOCK_SIZE = 32
 (128 tokens) is longer than most shared prompts."""
 CPU_KV_SHARE = 8
 """On a CPU with no ``kv_cache_memory_bytes``, the cache takes 1/CPU_KV_SHARE of the available memory..."""
-CPU_KV_MIN, CPU_KV_MAX = 256 << 20, 4 << 30
-"""...clamped to [256 MiB, 4 GiB]: enough for a small model's full context, and no more than an
+CPU_KV_MIN, CPU_KV_MAX = 256 << 20, 2 << 30
+"""...clamped to [256 MiB, 2 GiB]: enough for a small model's full context, and no more than an
 engine that shares its machine should take unasked."""
 
 
