@@ -175,9 +175,11 @@ class OutputConfig:
     """Shards per table; rows go to shard hash(id) % num_shards, so contents are reproducible."""
     overwrite: bool = True
     """Replace an existing output; false refuses to write into a finished output."""
-    keep_cache: bool = False
-    """Keep the stage cache (``OUT/_cache``: every engine batch's results) after the run is published;
-    by default it is deleted then, and only a killed or failed run leaves it for its rerun."""
+    keep_cache: bool | None = None
+    """Keep the stage cache (``OUT/_cache``: every engine batch's results) after the run is published.
+    true keeps all of it, false none (a killed or failed run always leaves it for its rerun). Left
+    out: a run that samples keeps its samples' cache, so the same config with rollouts, a judge or a
+    PRM added, run into the same output, reuses the samples instead of sampling again; the rest goes."""
 
     def __post_init__(self) -> None:
         require(1 <= self.num_shards <= 100_000, "num_shards", "an integer in [1, 100000]", self.num_shards)
@@ -232,7 +234,9 @@ class RunConfig:
             "outcome": {"labeler": self.outcome.labeler, "options": outcome.get("options"),
                         **({"noise": outcome["noise"]} if outcome.get("noise") is not None else {})},
             "limits": asdict(self.limits),
-            "output": asdict(self.output),
+            # keep_cache decides what stays on disk, never a result: left out, it is recorded as
+            # false (its earlier default), so the digests of configs that leave it out are unchanged
+            "output": {**asdict(self.output), "keep_cache": bool(self.output.keep_cache)},
             # "extra" is the digest's historical key for the stage sections as written; renaming it
             # would change every existing run's provenance digest
             "extra": stages or None,

@@ -370,7 +370,10 @@ def run_config(config: RunConfig, output: str | None = None, beam_args: list[str
         with beam.Pipeline(options=options) as p:
             build(p, config, staging, cache_root, read_splits)
         manifest = complete_run(staging, p.result, started)
-    if not config.output.keep_cache:
+    keep = config.output.keep_cache
+    if keep is None and config.samples_trajectories:
+        delete_cache(cache_root, keep=("sample",))  # later stages added to this config reuse the samples
+    elif not keep:
         delete_cache(cache_root)  # the run is published: nothing left to resume
     print(format_summary(manifest), flush=True)
     for line in all_dead_lines(manifest, out_dir):

@@ -12,7 +12,8 @@ on which batches ran before it, and a resumed run's shards equal an uninterrupte
 
 The cache lives in the output directory itself, beside the published tables (never in a run's
 staging directory, which a failed run deletes), on any Beam filesystem. ``prmflow run --fresh``
-ignores it; it is deleted once the run is published unless ``output.keep_cache`` is true. A cache
+ignores it; once the run is published it is deleted, except the sampling stage's of a run that
+samples (unless ``output.keep_cache`` says otherwise: true keeps all, false none). A cache
 entry that cannot be read (a truncated write from a killed process cannot happen thanks to the
 rename, but a full disk or a foreign file can) counts as missing. Failing to write an entry only
 logs: the cache is an optimisation, never a reason to fail a run.
@@ -82,15 +83,24 @@ def stage_cache(root: str | None, stage: str, *parts: object) -> StageCache | No
     return None if root is None else StageCache(root, stage, content_id(stage, *parts))
 
 
-def delete_cache(root: str) -> None:
-    """Remove a run's stage cache (all stages)."""
+def delete_cache(root: str, keep: tuple[str, ...] = ()) -> None:
+    """Remove a run's stage cache: every stage but those in ``keep``."""
     try:
-        matches = FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list
         if "://" not in root:
+            import os
             import shutil
 
-            shutil.rmtree(root, ignore_errors=True)
-        elif matches:
-            FileSystems.delete([m.path for m in matches])
+            if not keep:
+                shutil.rmtree(root, ignore_errors=True)
+                return
+            for name in os.listdir(root) if os.path.isdir(root) else ():
+                if name not in keep:
+                    shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+            return
+        matches = FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list
+        prefix = root.rstrip("/") + "/"
+        doomed = [m.path for m in matches if m.path[len(prefix):].split("/", 1)[0] not in keep]
+        if doomed:
+            FileSystems.delete(doomed)
     except Exception as e:  # noqa: BLE001 - a leftover cache only costs disk
         log.warning("stage cache: could not remove %s (%s)", root, e)
