@@ -171,12 +171,24 @@ class _QuietImports(logging.Filter):
         return not str(record.msg).startswith("apitools not found")
 
 
+def _engine_failure(record: logging.LogRecord) -> bool:
+    try:
+        text = record.getMessage()
+    except Exception:  # noqa: BLE001 - a record whose arguments do not format: judge by its template
+        text = str(record.msg)
+    if record.exc_info and record.exc_info[1] is not None:
+        text += str(record.exc_info[1])
+    return "engine did not start" in text
+
+
 class _QuietEngines(logging.Filter):
     """Without ``-v``: Beam's own warnings (some repeat for every batch, e.g. RunInference's
     "Resource module is not available", logged on the root logger) and the engines' lines below
     ERROR. prmflow's own lines and every error pass."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("apache_beam") and _engine_failure(record):
+            return False  # Beam's traceback of an engine start failure: prmflow run prints its one line
         if record.levelno >= logging.ERROR or record.name.startswith("prmflow"):
             return True
         path = record.pathname.replace("\\", "/")

@@ -421,6 +421,9 @@ _START_HINTS: tuple[tuple[str, str], ...] = (
 )
 
 
+_LOG_HINT = " (-v shows the engine's log)"
+
+
 def engine_start_failure(backend: str, model: str, error: BaseException) -> EngineStartError:
     """``error`` from an engine's constructor as one line: what failed and the key to set."""
     text = " ".join(str(error).split()) or type(error).__name__
@@ -430,27 +433,28 @@ def engine_start_failure(backend: str, model: str, error: BaseException) -> Engi
     if len(text) > 300:
         text = text[:297] + "..."
     return EngineStartError(f"the {backend} {EngineStartError.MARKER} for model {model!r}: "
-                            f"{type(error).__name__}: {text}; set {key} (-v shows the engine's log)")
+                            f"{type(error).__name__}: {text}; set {key}{_LOG_HINT}")
 
 
 def engine_start_error(error: BaseException) -> str | None:
-    """The EngineStartError line inside ``error`` (its cause chain, or the text Beam wrapped it
-    in), or None when the failure is something else."""
+    """The EngineStartError line inside ``error`` (its cause chain, or the text Beam wrapped it in,
+    with Beam's "[while running ...]" suffix cut), or None when the failure is something else."""
     seen: set[int] = set()
     e: BaseException | None = error
+    text = None
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, EngineStartError):
-            return str(e)
+            text = str(e)
+            break
         e = e.__cause__ or e.__context__
-    text = str(error)
+    text = str(error) if text is None else text
     at = text.find(EngineStartError.MARKER)
     if at < 0:
         return None
-    start = text.rfind("the ", 0, at)
-    line = text[start:].split("\n", 1)[0]
-    end = line.find(" (-v shows the engine's log)")
-    return line[: end + len(" (-v shows the engine's log)")] if end >= 0 else line
+    line = text[text.rfind("the ", 0, at):].split("\n", 1)[0]
+    end = line.find(_LOG_HINT)
+    return line[: end + len(_LOG_HINT)] if end >= 0 else line
 
 
 def make_sampler(config: SamplerConfig | Mapping[str, Any]) -> Sampler:

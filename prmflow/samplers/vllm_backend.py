@@ -103,6 +103,8 @@ def engine_kwargs(config: SamplerConfig, *, on_cpu: bool, available: int | None 
         "dtype": dtype,
         "tensor_parallel_size": config.tensor_parallel_size,
         "enable_prefix_caching": config.enable_prefix_caching,
+        # the weights' loading bar: a run logs its own progress (progress_bar), and a bar in a log is noise
+        "use_tqdm_on_load": False,
     }
     optional = {
         "enforce_eager": config.enforce_eager,
@@ -324,8 +326,9 @@ def progress_bar(expected: int, every_s: float = PROGRESS_EVERY_S) -> Any:
             super().__init__(*args, **kwargs)
 
         def display(self, msg: str | None = None, pos: int | None = None) -> bool:
-            if not self._log or not self.n:
+            if not self._log or not self.n or self.n == getattr(self, "_logged", 0):
                 return True
+            self._logged = self.n
             elapsed = self.format_dict["elapsed"]
             rate = self.n / elapsed if elapsed > 0 else 0.0
             left = f", ETA {eta_text((expected - self.n) / rate)}" if rate > 0 and self.n < expected else ""
