@@ -304,7 +304,6 @@ def _engine_environment() -> None:
 
 
 def _run(args: list[str]) -> int:
-    _engine_environment()
     from prmflow.pipelines.label import run
     from prmflow.samplers.base import EngineStartError, engine_start_error
 
@@ -341,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prmflow: unknown command {command!r}; one of {choices} (prmflow --help)", file=sys.stderr)
         return 2
     _setup_logging(verbose)
+    _engine_environment()  # run, study and train-prm may start engines
     stopper = _Stopper(command)
     stopper.install()
     watchdog = start_watchdog() if command == "run" else None
