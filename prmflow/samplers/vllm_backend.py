@@ -312,7 +312,7 @@ PROGRESS_EVERY_S = 10.0
 
 def progress_bar(expected: int, every_s: float = PROGRESS_EVERY_S) -> Any:
     """A tqdm class for ``vllm.LLM.generate(use_tqdm=...)`` that logs one line every ``every_s``
-    seconds instead of drawing a bar: "n/N completions, tokens/s, ETA". vLLM counts finished
+    seconds instead of drawing a bar: "n/N completions in T s, ETA ...". vLLM counts finished
     completions (``n`` per request) against its number of requests, so the total here is the call's
     completions, ``expected``. The bar vLLM opens while it adds requests stays silent."""
     from tqdm import tqdm
@@ -330,8 +330,14 @@ def progress_bar(expected: int, every_s: float = PROGRESS_EVERY_S) -> Any:
                 return True
             self._logged = self.n
             elapsed = self.format_dict["elapsed"]
-            rate = self.n / elapsed if elapsed > 0 else 0.0
-            left = f", ETA {eta_text((expected - self.n) / rate)}" if rate > 0 and self.n < expected else ""
+            # the rate since the first finished request: the time before it is the prompts' prefill and
+            # the first decoding steps, which would make an extrapolation from zero far too long
+            first = getattr(self, "_first", None)
+            if first is None:
+                self._first = first = (elapsed, self.n)
+            done, spent = self.n - first[1], elapsed - first[0]
+            left = (f", ETA {eta_text((expected - self.n) * spent / done)}"
+                    if done > 0 and spent > 0 and self.n < expected else "")
             log.info("vLLM: %d/%d completions in %.0f s%s", self.n, expected, elapsed, left)
             return True
 

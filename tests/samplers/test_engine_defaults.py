@@ -120,3 +120,28 @@ def test_an_engine_that_cannot_start_is_one_line_from_the_cli(tiny_model_dir, tm
     assert len(err) == 1 and err[0].startswith("prmflow run: the vLLM engine did not start"), err
     assert "set sampler." in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "out" / "_SUCCESS").exists()
+
+
+def test_engine_calls_log_n_of_n_completions_with_an_eta(caplog):
+    """The tqdm class handed to vLLM's generate logs instead of drawing; the ETA is the rate since
+    the first finished request, so the prefill before it does not inflate it."""
+    import logging
+    import time
+
+    from prmflow.samplers.vllm_backend import progress_bar
+
+    bar_class = progress_bar(16, every_s=0.0)
+    caplog.set_level(logging.INFO, logger="prmflow")
+    silent = bar_class(total=4, desc="Adding requests")  # vLLM's bar while it adds requests
+    silent.update(4)
+    bar = bar_class(total=4, desc="Processed prompts")  # vLLM counts requests; we count completions
+    bar.format_dict  # noqa: B018 - vLLM reads it for its speed figures
+    for _ in range(4):
+        time.sleep(0.01)
+        bar.update(4)  # a request with n = 4 finished
+    bar.close()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("vLLM:")]
+    assert lines[0].startswith("vLLM: 4/16 completions") and "ETA" not in lines[0]
+    assert lines[1].startswith("vLLM: 8/16 completions") and ", ETA " in lines[1]
+    assert lines[-1].startswith("vLLM: 16/16 completions") and "ETA" not in lines[-1]
+    assert len(lines) == len(set(lines)) == 4  # each count once, the closing refresh included
