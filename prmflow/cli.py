@@ -207,7 +207,8 @@ def _setup_logging(verbose: bool = False) -> None:
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
         os.environ.setdefault("TQDM_DISABLE", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        for name in ("apache_beam", "vllm", "torch", "transformers"):
+        # torch resets its registered loggers on import; torch._library (its Triton probe) is not one
+        for name in ("apache_beam", "vllm", "torch", "torch._library", "transformers"):
             logging.getLogger(name).setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -305,13 +306,10 @@ def _engine_environment() -> None:
 
 def _run(args: list[str]) -> int:
     from prmflow.pipelines.label import run
-    from prmflow.samplers.base import EngineStartError, engine_start_error
+    from prmflow.samplers.base import engine_start_error
 
     try:
         manifest = run(args)
-    except EngineStartError as e:
-        print(f"prmflow run: {e}", file=sys.stderr)
-        return 1
     except Exception as e:  # noqa: BLE001 - an engine that failed on a Beam worker comes back wrapped
         found = engine_start_error(e)
         if found is None:

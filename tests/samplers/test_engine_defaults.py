@@ -119,6 +119,7 @@ def test_an_engine_that_cannot_start_is_one_line_from_the_cli(tiny_model_dir, tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("prmflow run: the vLLM engine did not start"), err
     assert "set sampler." in err[0] and "Traceback" not in err[0]
+    assert err[0].endswith("(-v shows the engine's log)")  # without Beam's "[while running ...]"
     assert not (tmp_path / "out" / "_SUCCESS").exists()
 
 
