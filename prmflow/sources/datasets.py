@@ -13,6 +13,10 @@ from prmflow.schemas import Problem
 from prmflow.sources.base import BadRecord, Draft, Parsed, RawRecord, _describe, field_value, string_list
 
 _CALCULATOR_NOTE = re.compile(r"<<[^<>]*>>")
+_DIGIT = re.compile(r"\d")
+PLAIN_ANSWER_CHARS = 40
+"""A plain answer (no ``#### N``) is one line this long at most, holding a digit or a single word: "8",
+"$1,200", "x = 3", "yes". A sentence without a number is a rationale missing its final answer."""
 
 
 ID_KEYS = ("id", "problem_id", "question_id", "unique_id", "uid", "idx")
@@ -82,18 +86,19 @@ def suggest_fields(obj: Any) -> str:
 
 def final_answer(text: str, where: str) -> tuple[str, tuple[str, ...] | None]:
     """An answer field as (reference, rationale steps): GSM8K's "rationale #### N" gives N and the
-    rationale's lines (calculator notes removed, the ``#### N`` line last); a plain one-line answer
-    ("8", an integer) is the reference alone."""
+    rationale's lines (calculator notes removed, the ``#### N`` line last); a plain answer ("8", an
+    integer, see PLAIN_ANSWER_CHARS) is the reference alone."""
     if "####" in text:
         reference = text.rsplit("####", 1)[1].strip().replace(",", "")
         if not reference:
             raise BadRecord("bad_value", f"field {where!r} has an empty '####' final answer")
         lines = [_CALCULATOR_NOTE.sub("", ln).strip() for ln in text.splitlines()]
         return reference, tuple(ln for ln in lines if ln)
-    if "\n" in text.strip():
-        raise BadRecord("bad_value", f"field {where!r} has several lines but no '#### N' final answer; a plain "
-                                     "answer is one line (or map the rationale with fields: {solution: ...})")
-    return text.strip(), None
+    plain = text.strip()
+    if "\n" in plain or len(plain) > PLAIN_ANSWER_CHARS or not (_DIGIT.search(plain) or " " not in plain):
+        raise BadRecord("bad_value", f"field {where!r} has no '#### N' final answer and is not a plain answer (a "
+                                     f"number, or one short line with one); a rationale maps with fields: {{solution: ...}}")
+    return plain, None
 
 
 def parse_gsm8k(obj: dict, raw: RawRecord, spec) -> Parsed:

@@ -59,9 +59,16 @@ def test_a_row_in_no_known_shape_gets_a_fields_suggestion(tmp_path):
     assert "\n" not in err.detail
 
 
-def test_a_rationale_without_final_answer_is_refused(tmp_path):
-    [err] = parse_rows(tmp_path, [{"question": "Q?", "answer": "first\nthen 8"}], "gsm8k")
+@pytest.mark.parametrize("answer", ["first\nthen 8", "no final answer marker", "the total is " + "9" * 40])
+def test_a_rationale_without_final_answer_is_refused(tmp_path, answer):
+    [err] = parse_rows(tmp_path, [{"question": "Q?", "answer": answer}], "gsm8k")
     assert err.reason == "bad_value" and "no '#### N' final answer" in err.detail
+
+
+@pytest.mark.parametrize("answer, reference", [("$1,200", "$1,200"), ("x = 3", "x = 3"), ("yes", "yes"), (-4, "-4")])
+def test_plain_answers_that_are_one_short_line(tmp_path, answer, reference):
+    [parsed] = parse_rows(tmp_path, [{"question": "Q?", "answer": answer}], "gsm8k")
+    assert parsed.problem.reference_answer == reference
 
 
 BASE = {"name": "t", "inputs": [{"format": "jsonl", "path": "x.jsonl"}]}
