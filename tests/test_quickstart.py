@@ -43,6 +43,7 @@ def workdir(tmp_path, smollm2_dir):
     return tmp_path
 
 
+@pytest.mark.engine
 def test_the_quick_start_gives_a_trainable_trl_file(workdir):
     env = {**os.environ, "PATH": f"{workdir / 'bin'}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}

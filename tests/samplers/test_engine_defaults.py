@@ -86,6 +86,7 @@ def test_the_line_is_found_inside_what_beam_reraises():
                       EngineStartError)
 
 
+@pytest.mark.engine
 def test_a_config_with_no_engine_keys_starts_on_this_cpu(tiny_model_dir):
     """The real engine, the tiny model, nothing but backend and model set."""
     pytest.importorskip("vllm")
@@ -101,6 +102,7 @@ def test_a_config_with_no_engine_keys_starts_on_this_cpu(tiny_model_dir):
     assert result.ok and len(result.completions) == 2
 
 
+@pytest.mark.engine
 def test_an_engine_that_cannot_start_is_one_line_from_the_cli(tiny_model_dir, tmp_path, capsys):
     """A KV cache too small for one sequence: exit 1 and one line naming the key, no traceback."""
     pytest.importorskip("vllm")
