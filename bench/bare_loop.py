@@ -48,7 +48,7 @@ def problem_of(line: bytes, data: str, index: int) -> tuple[Problem, str]:
     obj = json.loads(line)
     problem = Problem(problem_id=content_id("synthetic", obj["q"]), source="synthetic", domain="general",
                       prompt=obj["q"], reference_answer=obj["ans"], source_file=data, source_index=index,
-                      metadata={"id": obj["id"]})
+                      metadata={"id": obj["id"]}, source_id=str(obj["id"]))
     return problem, obj["sol"]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +53,22 @@ __all__ = ["ConfigError", "InputConfig", "OutcomeConfig", "RunConfig", "load_con
 class InputConfig:
     format: str
     """arith | gsm8k | math500 | processbench | prm800k | humaneval | jsonl | json | parquet (the last
-    three use ``fields``)."""
+    three map their rows with ``fields``, or, without it, recognise common shapes: question / problem /
+    prompt, answer with GSM8K's ``#### N`` or a plain one, solution, id)."""
     name: str | None = None
     """The ``source`` column of every row from this input; defaults to the format."""
     domain: str | None = None
     """math | arith | code | general; defaults by format (math for the math sets, general otherwise)."""
     fields: dict[str, str] | None = None
-    """Generic formats: prmflow field -> dotted path in the row, e.g. {prompt: question.problem}."""
+    """Generic formats: prmflow field -> dotted path in the row, e.g. {prompt: question.problem}; left
+    out, common shapes are recognised (see ``format``) and a row in none is dead-lettered with a
+    suggested mapping."""
     references: dict[str, Any] | None = None
     """Another input ({format, path, fields}) whose reference answers are joined by problem text."""
-    import_solutions: bool = True
-    """Import the source's solutions as trajectories (for GSM8K/MATH500: the reference rationale)."""
+    import_solutions: bool | None = None
+    """Import the source's solutions as trajectories (for GSM8K/MATH500: the reference rationale).
+    Left out: off when the run samples a policy (the references would be labeled beside the samples,
+    always right: a GSM8K rationale exports as a positive PRM example), on for a pure import."""
     limit: int | None = None
     """Read at most this many rows per file (for quick runs)."""
     path: str | None = None
@@ -74,15 +79,18 @@ class InputConfig:
     """arith: generator seed (problem i is the same for any count > i)."""
 
     def __post_init__(self) -> None:
+        if self.import_solutions is None:  # built directly (Python, tests): a pure import's default
+            object.__setattr__(self, "import_solutions", True)
         require(self.format in FORMATS, "format", f"one of {list(FORMATS)}", self.format)
         if self.format == "arith":
             require(self.count is not None and self.count >= 1, "count", ">= 1 for format 'arith'", self.count)
         else:
             require(bool(self.path and self.path.strip()), "path", f"a non-empty path or URL for format {self.format!r}",
                     self.path)
-        if self.format in ("jsonl", "json", "parquet"):
-            require(bool(self.fields) and "prompt" in self.fields, "fields",
-                    f"a mapping with at least 'prompt' for format {self.format!r}", self.fields)
+        if self.format in ("jsonl", "json", "parquet") and self.fields:
+            require("prompt" in self.fields, "fields",
+                    f"a mapping with at least 'prompt' for format {self.format!r} (or left out: common shapes "
+                    "are recognised)", self.fields)
         if self.fields:
             unknown = sorted(set(self.fields) - set(GENERIC_FIELDS))
             if unknown:
@@ -167,9 +175,11 @@ class OutputConfig:
     """Shards per table; rows go to shard hash(id) % num_shards, so contents are reproducible."""
     overwrite: bool = True
     """Replace an existing output; false refuses to write into a finished output."""
-    keep_cache: bool = False
-    """Keep the stage cache (``OUT/_cache``: every engine batch's results) after the run is published;
-    by default it is deleted then, and only a killed or failed run leaves it for its rerun."""
+    keep_cache: bool | None = None
+    """Keep the stage cache (``OUT/_cache``: every engine batch's results) after the run is published.
+    true keeps all of it, false none (a killed or failed run always leaves it for its rerun). Left
+    out: a run that samples keeps its samples' cache, so the same config with rollouts, a judge or a
+    PRM added, run into the same output, reuses the samples instead of sampling again; the rest goes."""
 
     def __post_init__(self) -> None:
         require(1 <= self.num_shards <= 100_000, "num_shards", "an integer in [1, 100000]", self.num_shards)
@@ -224,7 +234,9 @@ class RunConfig:
             "outcome": {"labeler": self.outcome.labeler, "options": outcome.get("options"),
                         **({"noise": outcome["noise"]} if outcome.get("noise") is not None else {})},
             "limits": asdict(self.limits),
-            "output": asdict(self.output),
+            # keep_cache decides what stays on disk, never a result: left out, it is recorded as
+            # false (its earlier default), so the digests of configs that leave it out are unchanged
+            "output": {**asdict(self.output), "keep_cache": bool(self.output.keep_cache)},
             # "extra" is the digest's historical key for the stage sections as written; renaming it
             # would change every existing run's provenance digest
             "extra": stages or None,
@@ -255,6 +267,11 @@ def parse_config(data: Any, where: str = "config") -> RunConfig:
         "inputs": tuple(from_mapping(InputConfig, d, f"inputs[{i}]") for i, d in enumerate(inputs)),
         "as_written": _canonical_json(data),
     }
+    if data.get("sampler") is not None and _samples(data.get("sampling")):
+        # a run that samples labels its policy's solutions; the sources' own only when asked for
+        kwargs["inputs"] = tuple(
+            i if isinstance(d, Mapping) and "import_solutions" in d else replace(i, import_solutions=False)
+            for i, d in zip(kwargs["inputs"], inputs, strict=True))
     names = [i.source_name for i in kwargs["inputs"]]
     require(len(set(names)) == len(names), "inputs[].name", "unique", names)
     for key, cls in _CORE_SECTIONS.items():
@@ -288,6 +305,12 @@ def parse_config(data: Any, where: str = "config") -> RunConfig:
     if ("process" in data or "sampling" in data) and kwargs.get("sampler") is None:
         raise ConfigError("sampler must be set when sampling or process is: they run on the policy, got none")
     return RunConfig(**kwargs)
+
+
+def _samples(sampling: Any) -> bool:
+    """Whether a ``sampling`` section (as written) samples trajectories: n > 0, default 4."""
+    n = sampling.get("n", SamplingConfig.n) if isinstance(sampling, Mapping) else SamplingConfig.n
+    return not isinstance(n, int) or n > 0
 
 
 def _mapping(value: Any, where: str) -> Mapping:

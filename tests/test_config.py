@@ -23,7 +23,9 @@ def test_digest_is_stable_and_sensitive():
         ({"inputz": []}, r"unknown keys \['inputz'\]"),
         ({"inputs": []}, "inputs must be a non-empty list"),
         ({"inputs": [{"format": "csv", "path": "x"}]}, "format must be one of"),
-        ({"inputs": [{"format": "jsonl", "path": "x"}]}, "inputs\\[0\\].fields must be a mapping with at least 'prompt'"),
+        # without fields a JSONL row in a common shape is recognised; a mapping must name the prompt
+        ({"inputs": [{"format": "jsonl", "path": "x", "fields": {"solution": "s"}}]},
+         "inputs\\[0\\].fields must be a mapping with at least 'prompt'"),
         ({"inputs": [{"format": "jsonl", "path": "x", "fields": {"prompt": "q", "answer": "a"}}]}, r"unknown keys \['answer'\]"),
         ({"inputs": [{"format": "gsm8k", "path": "x", "limit": 0}]}, r"inputs\[0\].limit must be >= 1 or null, got 0"),
         ({"inputs": [{"format": "gsm8k", "path": "x"}, {"format": "gsm8k", "path": "y"}]}, "name must be unique"),

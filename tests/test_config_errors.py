@@ -51,6 +51,10 @@ CASES = [
     ({"inputs.0.domain": "arith"}, r"inputs\[0\]\.domain must be 'arith' only with format 'arith'.*got 'arith'"),
     ({"inputs.0.format": "csv"}, r"inputs\[0\]\.format must be one of .*, got 'csv'"),
     ({"inputs.0.import_solutions": "yes"}, r"inputs\[0\]\.import_solutions must be true or false, got 'yes'"),
+    ({"output.keep_cache": "samples"}, r"output\.keep_cache must be true or false, got 'samples'"),
+    ({"sampler.enforce_eager": "yes"}, r"sampler\.enforce_eager must be .*, got 'yes'"),
+    ({"inputs.0.format": "jsonl", "inputs.0.fields": {"solution": "s"}}, r"inputs\[0\]\.fields must be a mapping with "
+     r"at least 'prompt' for format 'jsonl' \(or left out: common shapes are recognised\)"),
     ({"inputs.0.format": "jsonl", "inputs.0.fields": {"prompt": 5}}, r"inputs\[0\]\.fields\.prompt must be a string, got 5"),
     ({"inputs.0.format": "jsonl", "inputs.0.fields": {"prompt": "q", "answer": "a"}}, r"inputs\[0\]\.fields has unknown keys \['answer'\]"),
     ({"inputs.0.path": ""}, r"inputs\[0\]\.path must be a non-empty path"),

@@ -98,16 +98,20 @@ def write_to_manifest(run_dir: str, calibration: Calibration, limit: int | None)
     return path
 
 
-def main(args: list[str]) -> int:
-    import argparse
+DESCRIPTION = "Estimate the outcome verifier's (rho0, rho1) on gold trajectories and write it into the run's manifest."
 
-    parser = argparse.ArgumentParser(prog="prmflow calibrate",
-                                     description="Estimate the outcome verifier's (rho0, rho1) on gold trajectories "
-                                                 "and write it into the run's manifest.")
-    parser.add_argument("run_dir")
+
+def add_arguments(parser) -> None:
+    parser.add_argument("run_dir", metavar="DIR", help="a finished run's output directory with gold trajectories")
     parser.add_argument("--limit", type=int, default=None, help="use at most this many gold trajectories")
     parser.add_argument("--partial", action="store_true", help="read an output without _SUCCESS")
     parser.add_argument("--dry-run", action="store_true", help="print the estimate, leave the manifest as it is")
+
+
+def main(args: list[str]) -> int:
+    from prmflow.core.cliparse import parser as make_parser
+
+    parser = make_parser("prmflow calibrate", DESCRIPTION, add_arguments)
     ns = parser.parse_args(args)
     if ns.limit is not None and ns.limit < 2:
         parser.error(f"--limit must be >= 2, got {ns.limit}")

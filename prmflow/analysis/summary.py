@@ -97,7 +97,11 @@ GOLD_TITLE = ("Pseudo-labels against gold (first error: ProcessBench F1 = harmon
 
 
 def summary(con: duckdb.DuckDBPyConnection) -> str:
-    parts = [render(title, *_table(con, sql)) for title, sql in SECTIONS]
+    """Warnings first (label quality without gold), then the sections, then agreement with gold."""
+    from prmflow.analysis import quality
+
+    parts = [f"WARNING: {w}" for w in quality.warnings(con)]
+    parts += [render(title, *_table(con, sql)) for title, sql in SECTIONS[:1] + quality.SECTIONS + SECTIONS[1:]]
     columns, rows = gold_metrics(con)
     if rows:  # only when some step has both a method's label and gold
         parts.append(render(GOLD_TITLE, columns, rows))

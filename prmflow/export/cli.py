@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from prmflow.config_docs import field_docs
 from prmflow.export.api import export, summary
 from prmflow.export.config import FILE_FORMATS, FORMATS, LABELS, PLACEHOLDER, ExportConfig, ExportError
 
@@ -12,6 +13,9 @@ USAGE = ("prmflow export RUN_DIR --format {" + "|".join(FORMATS) + "} --out DIR 
          "[--min-weight W] [--consensus-only] [--sources A,B] [--methods M,N] [--val-fraction F] [--seed N] "
          "[--file-format {parquet|jsonl}] [--placeholder TEXT] [--after-first-error {truncate|negative|drop}] "
          "[--tokenizer DIR] [--license ID] [--language en,...] [--overwrite]")
+
+
+DESCRIPTION = "A finished run's labels in a trainer's format, split into train and validation, with a dataset card."
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,11 +27,11 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(","))
 
 
-def parse(argv: list[str]) -> tuple[str, str, ExportConfig]:
-    p = _Parser(prog="prmflow export", usage=USAGE, add_help=False)
-    p.add_argument("run_dir")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The export's options; each one's help is the docstring of its ExportConfig field."""
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run's output directory")
     p.add_argument("--format", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the directory the files and the dataset card (README.md) go to")
     p.add_argument("--label", default=None)
     p.add_argument("--min-weight", type=float, default=None)
     p.add_argument("--consensus-only", action="store_true")
@@ -42,7 +46,21 @@ def parse(argv: list[str]) -> tuple[str, str, ExportConfig]:
     p.add_argument("--tokenizer", default=None)
     p.add_argument("--license", default=None)
     p.add_argument("--language", type=_names, default=("en",))
-    a = p.parse_args(argv)
+    docs = field_docs(ExportConfig)
+    for action in p._actions:
+        if action.help is None and action.dest in docs:
+            action.help = docs[action.dest]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="prmflow export", usage=USAGE, description=DESCRIPTION,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    return p
+
+
+def parse(argv: list[str]) -> tuple[str, str, ExportConfig]:
+    a = parser().parse_args(argv)
     config = ExportConfig(format=a.format, label=a.label, min_weight=a.min_weight, consensus_only=a.consensus_only,
                           sources=a.sources, methods=a.methods, val_fraction=a.val_fraction, seed=a.seed,
                           file_format=a.file_format, placeholder=a.placeholder, overwrite=a.overwrite,
@@ -52,9 +70,6 @@ def parse(argv: list[str]) -> tuple[str, str, ExportConfig]:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0
     try:
         run_dir, out, config = parse(argv)
         result = export(run_dir, out, config)

@@ -238,3 +238,43 @@ def format_summary(manifest: dict) -> str:
             if not c["ok"]:
                 lines.append(f"    {name}: {c['left']} != {c['right']}")
     return "\n".join(lines)
+
+
+def all_dead_sources(manifest: dict) -> list[str]:
+    """The inputs that read rows but parsed none: every row dead-lettered (a wrong field name, a
+    wrong ``format``). Such a run still publishes (the dead letters are its result) but exits 1."""
+    counts = manifest["counts"]
+    read, parsed = counts.get("records_read", {}), counts.get("records_parsed", {})
+    return sorted(s for s, n in read.items() if n and not parsed.get(s))
+
+
+def first_dead_reasons(out_dir: str, source: str, limit: int = 3) -> list[str]:
+    """The first distinct dead-letter reasons of ``source`` in a published output (by file, line)."""
+    import pyarrow.parquet as pq
+
+    from prmflow.transforms.read import expand_path
+
+    rows: list[dict] = []
+    for path in expand_path(FileSystems.join(out_dir, "dead_letters", "*.parquet")):
+        with FileSystems.open(path) as f:
+            table = pq.read_table(f, columns=["source", "reason", "detail", "source_file", "location"])
+        rows += [r for r in table.to_pylist() if r["source"] == source]
+    rows.sort(key=lambda r: (r["source_file"] or "", r["location"] if r["location"] is not None else -1))
+    out: list[str] = []
+    for r in rows:
+        line = f"{r['reason']}: {r['detail']}" + (f" (line {r['location']})" if r["location"] is not None else "")
+        if not any(o.startswith(f"{r['reason']}: {r['detail']}") for o in out):
+            out.append(line)
+        if len(out) == limit:
+            break
+    return out
+
+
+def all_dead_lines(manifest: dict, out_dir: str) -> list[str]:
+    """One line per input whose every row was dead-lettered, with its first reasons."""
+    lines = []
+    for source in all_dead_sources(manifest):
+        n = manifest["counts"]["records_read"][source]
+        reasons = "; ".join(first_dead_reasons(out_dir, source)) or "see the dead_letters table"
+        lines.append(f"input {source!r}: all {n} rows were dead-lettered, nothing to label. First reasons: {reasons}")
+    return lines

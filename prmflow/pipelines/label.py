@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import errno
 import logging
@@ -21,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from prmflow.config import ConfigError, RunConfig, load_config
 from prmflow.pipelines.common import (
     Tally,
+    all_dead_lines,
     beam_options,
     complete_run,
     finalize,
@@ -338,15 +338,11 @@ def local_workers(options) -> int:
 
 
 def parse_args(argv: list[str] | None):
-    parser = argparse.ArgumentParser(prog="prmflow run", description="Run a prmflow labeling pipeline.")
-    parser.add_argument("config", help="the run's YAML config")
-    parser.add_argument("--output", help="output directory or URL (overrides output.dir)")
-    parser.add_argument("--read-splits", type=int, default=None, metavar="N",
-                        help="read each input file in N shares that workers parse in parallel "
-                             "(default: --direct_num_workers on a local runner, else 1)")
-    parser.add_argument("--fresh", action="store_true",
-                        help="ignore the stage cache a killed run left: recompute every batch")
-    return parser.parse_known_args(argv)
+    from prmflow.core.cliparse import parser
+    from prmflow.pipelines.args import RUN_DESCRIPTION, RUN_EPILOG, add_run_arguments
+
+    p = parser("prmflow run", RUN_DESCRIPTION, add_run_arguments, epilog=RUN_EPILOG)
+    return p.parse_known_args(argv)
 
 
 ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
@@ -382,28 +378,36 @@ def io_error(e: BaseException) -> OSError | None:
 
 
 def run(argv: list[str] | None = None) -> dict:
-    """Build and run the pipeline; returns the manifest. Unrecognised arguments go to Beam."""
+    """``prmflow run CONFIG [--output DIR] [beam options]``: build and run the pipeline; returns the
+    manifest. Unrecognised arguments go to Beam."""
     args, beam_args = parse_args(argv)
     if args.read_splits is not None and args.read_splits < 1:
         raise ConfigError(f"--read-splits must be an integer >= 1, got {args.read_splits}")
     config = load_config(args.config)
-    out_dir = args.output or config.output.dir
+    return run_config(config, args.output, beam_args, fresh=args.fresh, read_splits=args.read_splits)
+
+
+def run_config(config: RunConfig, output: str | None = None, beam_args: list[str] | tuple = (), *,
+               fresh: bool = False, read_splits: int | None = None) -> dict:
+    """Run a parsed config into ``output`` (default ``output.dir``); returns the manifest. What
+    ``prmflow run`` and ``prmflow.run`` share."""
+    out_dir = output or config.output.dir
     if not out_dir:
-        raise SystemExit("prmflow run: no output directory: pass --output DIR or set output.dir in the config")
+        raise ConfigError("output: no output directory: pass --output DIR (output= in Python) or set output.dir")
     out_dir = resolve(out_dir)  # once: the lock, staging, publication, cache and input exclusion all use it
-    options = beam_options(beam_args)  # a mistyped Beam flag fails here, before anything runs
+    options = beam_options(list(beam_args))  # a mistyped Beam flag fails here, before anything runs
     started = time.time()
     reset_caches()  # a warm in-process engine from an earlier run must not change what this run records
     # Everything is written under a staging directory and published only once complete (output.py).
     cache_root = FileSystems.join(out_dir, CACHE_DIR)
     try:
         with publishing(out_dir, config.output.overwrite, config.digest()) as staging:
-            if args.fresh:
+            if fresh:
                 delete_cache(cache_root)
             cache_root = open_cache(cache_root)  # None: a _cache prmflow did not make is left alone
             try:
                 with excluding(out_dir), _quiet_environment_errors(), beam.Pipeline(options=options) as p:
-                    build(p, config, staging, cache_root, args.read_splits)
+                    build(p, config, staging, cache_root, read_splits)
             except RuntimeError as e:  # Beam wraps a worker's exception in a RuntimeError
                 cause = io_error(e)
                 if cause is None:
@@ -418,7 +422,12 @@ def run(argv: list[str] | None = None) -> dict:
         print(f"prmflow run: NOT published, the counts do not reconcile: {out_dir} keeps its previous output; "
               f"this run's output is kept under {e.kept} (prmflow inspect {e.kept} --partial)", file=sys.stderr)
         return manifest
-    if cache_root is not None and not config.output.keep_cache:
-        delete_cache(cache_root)  # the run is published: nothing left to resume
+    keep = config.output.keep_cache
+    if cache_root is not None and not keep:  # None: a _cache prmflow did not make, never deleted
+        # the run is published: nothing left to resume, but a run that samples keeps its samples
+        # (unless keep_cache: false), so later stages added to the same config do not resample
+        delete_cache(cache_root, keep=("sample",) if keep is None and config.samples_trajectories else ())
     print(format_summary(manifest), flush=True)
+    for line in all_dead_lines(manifest, out_dir):
+        print(f"prmflow run: {line}", file=sys.stderr, flush=True)
     return manifest

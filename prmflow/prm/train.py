@@ -311,17 +311,22 @@ def summary(result: TrainResult) -> str:
             f"{fmt(val.get('step_accuracy'))}, ProcessBench F1 {fmt(val.get('processbench_f1'))}")
 
 
+DESCRIPTION = """Train a PRM on a `prmflow export --format prmflow` export (soft labels, consistency weights);
+saves OUT/model and OUT/prm.json. The YAML config's keys: prmflow/prm/config.py (PRMTrainConfig)."""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("config", metavar="CONFIG.yaml", help="the training config (data, base model, out, ...)")
+
+
 def main(argv: list[str]) -> int:
     """``prmflow train-prm CONFIG.yaml``; config errors raise ConfigError (the CLI exits 2)."""
+    from prmflow.core.cliparse import parser
     from prmflow.prm.config import load_train_config
 
-    if len(argv) != 1 or argv[0].startswith("-"):
-        if argv and argv[0] in ("-h", "--help"):
-            print("prmflow train-prm CONFIG.yaml   train a PRM on a `prmflow export --format prmflow` export")
-            return 0
-        raise ConfigError("usage: prmflow train-prm CONFIG.yaml")
+    ns = parser("prmflow train-prm", DESCRIPTION, add_arguments).parse_args(argv)
     try:
-        result = train(load_train_config(argv[0]))
+        result = train(load_train_config(ns.config))
     except OSError as e:
         if isinstance(e, (FileNotFoundError, FileExistsError)):
             raise  # the CLI's exit 2 (a config naming a missing file, a refused output)

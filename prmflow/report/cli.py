@@ -79,12 +79,19 @@ def check_out(directory: str, out: str | None) -> Path:
     return target
 
 
-def main(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="prmflow report", description=__doc__)
-    parser.add_argument("directory", help="a run's output directory, or a study directory")
+DESCRIPTION = "One self-contained HTML page of a run (or of a study directory), written atomically."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", metavar="DIR", help="a run's output directory, or a study directory")
     parser.add_argument("--out", default=None, help="the HTML file (default DIR/report.html)")
     parser.add_argument("--partial", action="store_true", help="read a run without _SUCCESS")
-    ns = parser.parse_args(args)
+
+
+def main(args: list[str]) -> int:
+    from prmflow.core.cliparse import parser
+
+    ns = parser("prmflow report", DESCRIPTION, add_arguments).parse_args(args)
     try:
         import matplotlib  # noqa: F401
     except ImportError:

@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 import duckdb
 
+from prmflow.report.browser import trajectory_browser
 from prmflow.report.page import Section, png_data_uri, table_html
+from prmflow.report.quality import label_quality
 
 MAX_STEP_INDEX = 15  # MC value by step index: later steps are rare and only add noise to the figure
 
@@ -282,8 +284,8 @@ def judge(con, manifest: dict) -> Section:
 
 
 RUN_SECTIONS: tuple[Callable[..., Section], ...] = (
-    summary, dead_letters, label_balance, steps_per_trajectory, mc_by_step, first_error, weights, calibration,
-    methods_vs_gold, cost, judge,
+    summary, label_quality, dead_letters, label_balance, steps_per_trajectory, mc_by_step, first_error, weights,
+    calibration, methods_vs_gold, cost, judge, trajectory_browser,
 )
 
 

@@ -153,20 +153,24 @@ class SamplerConfig:
     "openai", use the server's ``/v1/chat/completions`` instead)."""
 
     dtype: str = "auto"
-    """Weights/activations dtype; "auto" takes the checkpoint's (vLLM on CPU then picks bfloat16)."""
+    """Weights/activations dtype; "auto": float32 when vLLM runs on a CPU (its CPU kernels lack
+    float16 and bfloat16 needs AVX-512), the checkpoint's on a GPU."""
     max_model_len: int | None = None
     """Context length (prompt + generation); None uses the model config's."""
     kv_cache_memory_bytes: int | None = None
-    """KV cache size in bytes (vLLM). Required by vLLM on CPU, which otherwise refuses to start."""
+    """KV cache size in bytes (vLLM). None: on a CPU, 1/8 of the memory available when the engine
+    starts, between 256 MiB and 2 GiB (logged); on a GPU, vLLM's own sizing
+    (gpu_memory_utilization)."""
     block_size: int | None = None
-    """KV block size in tokens (vLLM). Only whole blocks are prefix-cached, and the CPU default is
-    128: use 32 when shared prefixes are short."""
+    """KV block size in tokens (vLLM). Only whole blocks are prefix-cached. None: 32 on a CPU
+    (vLLM's CPU default, 128, never caches a short shared prompt), vLLM's default on a GPU."""
     tensor_parallel_size: int = 1
     """GPUs to shard the model over (vLLM)."""
     gpu_memory_utilization: float | None = None
     """Fraction of GPU memory vLLM may take; None keeps vLLM's default."""
-    enforce_eager: bool = False
-    """Skip CUDA graphs / compilation (vLLM): faster start, slower decode. Use on CPU and in tests."""
+    enforce_eager: bool | None = None
+    """Skip CUDA graphs / compilation (vLLM): faster start, slower decode. None: true on a CPU (the
+    compilation costs minutes there), vLLM's default (false) on a GPU."""
     enable_prefix_caching: bool = True
     """Reuse KV blocks of shared prompt prefixes (vLLM). Best-of-n sampling shares whole prompts."""
     engine_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
@@ -214,7 +218,7 @@ class SamplerConfig:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
         for name in ("chat_template", "enforce_eager", "enable_prefix_caching"):
             value = getattr(self, name)
-            if not isinstance(value, bool):
+            if not isinstance(value, bool) and not (name == "enforce_eager" and value is None):
                 raise ValueError(f"{name} must be a bool, got {value!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
@@ -377,6 +381,80 @@ def checked_prompt(encode: Any, request: SamplingRequest, max_model_len: int | N
             request, f"prompt_too_long: {len(ids)} tokens >= max_model_len {max_model_len}", prompt_tokens=len(ids)
         )
     return ids
+
+
+class EngineStartError(RuntimeError):
+    """A local engine that did not start, as one line naming the config key to set. Raised on the
+    worker that builds the engine; ``prmflow run`` finds it in what Beam re-raises
+    (:func:`engine_start_error`) and prints it alone, without the engine's log or Beam's traceback."""
+
+    MARKER = "engine did not start"
+
+    def __reduce__(self):
+        return EngineStartError, (str(self),)
+
+
+# (substring of the engine's error, lowercased) -> the key that fixes it; the first match wins
+_START_HINTS: tuple[tuple[str, str], ...] = (
+    ("max_model_len", "sampler.max_model_len (a shorter context needs less KV cache)"),
+    ("max seq len", "sampler.max_model_len (a shorter context needs less KV cache)"),
+    ("max_num_batched_tokens", "sampler.max_model_len (a shorter context needs less KV cache)"),
+    ("kv cache", "sampler.kv_cache_memory_bytes (and sampler.max_model_len: the cache must hold one "
+                 "full-length sequence)"),
+    ("kv_cache", "sampler.kv_cache_memory_bytes (and sampler.max_model_len: the cache must hold one "
+                 "full-length sequence)"),
+    ("out of memory", "sampler.gpu_memory_utilization or sampler.kv_cache_memory_bytes, or a smaller "
+                      "sampler.max_model_len"),
+    ("memory", "sampler.kv_cache_memory_bytes, or a smaller sampler.max_model_len"),
+    ("block_size", "sampler.block_size"),
+    ("block size", "sampler.block_size"),
+    ("dtype", "sampler.dtype (float32 on CPU)"),
+    ("bfloat16", "sampler.dtype (float32 on CPU)"),
+    ("float16", "sampler.dtype (float32 on CPU)"),
+    ("chat template", "sampler.chat_template (false for a model without one)"),
+    ("compile", "sampler.enforce_eager: true"),
+    ("cuda graph", "sampler.enforce_eager: true"),
+    ("triton", "sampler.enforce_eager: true"),
+    ("tensor_parallel", "sampler.tensor_parallel_size"),
+    ("config.json", "sampler.model (a local model directory with config.json)"),
+    ("tokenizer", "sampler.model (its directory needs the tokenizer files)"),
+)
+
+
+_LOG_HINT = " (-v shows the engine's log)"
+
+
+def engine_start_failure(backend: str, model: str, error: BaseException) -> EngineStartError:
+    """``error`` from an engine's constructor as one line: what failed and the key to set."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    low = text.lower()
+    key = next((hint for needle, hint in _START_HINTS if needle in low),
+               "sampler.engine_kwargs, or one of the engine keys (prmflow config --defaults)")
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return EngineStartError(f"the {backend} {EngineStartError.MARKER} for model {model!r}: "
+                            f"{type(error).__name__}: {text}; set {key}{_LOG_HINT}")
+
+
+def engine_start_error(error: BaseException) -> str | None:
+    """The EngineStartError line inside ``error`` (its cause chain, or the text Beam wrapped it in,
+    with Beam's "[while running ...]" suffix cut), or None when the failure is something else."""
+    seen: set[int] = set()
+    e: BaseException | None = error
+    text = None
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, EngineStartError):
+            text = str(e)
+            break
+        e = e.__cause__ or e.__context__
+    text = str(error) if text is None else text
+    at = text.find(EngineStartError.MARKER)
+    if at < 0:
+        return None
+    line = text[text.rfind("the ", 0, at):].split("\n", 1)[0]
+    end = line.find(_LOG_HINT)
+    return line[: end + len(_LOG_HINT)] if end >= 0 else line
 
 
 def make_sampler(config: SamplerConfig | Mapping[str, Any]) -> Sampler:

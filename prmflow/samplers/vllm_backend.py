@@ -28,6 +28,7 @@ from prmflow.samplers.base import (
     checked_prompt,
     derive_seed,
     encode_prompt,
+    engine_start_failure,
     error_result,
     require_chat_template,
     resolve_local_model,
@@ -47,27 +48,82 @@ def import_vllm() -> Any:
     return vllm
 
 
-def engine_kwargs(config: SamplerConfig, *, on_cpu: bool) -> dict[str, Any]:
-    """``vllm.LLM`` keyword arguments for ``config``: unset (None) fields keep vLLM's defaults and
-    ``config.engine_kwargs`` wins over everything."""
+CPU_BLOCK_SIZE = 32
+"""KV block size on a CPU when none is set: only whole blocks are prefix-cached, and vLLM's CPU default
+(128 tokens) is longer than most shared prompts."""
+CPU_KV_SHARE = 8
+"""On a CPU with no ``kv_cache_memory_bytes``, the cache takes 1/CPU_KV_SHARE of the available memory..."""
+CPU_KV_MIN, CPU_KV_MAX = 256 << 20, 2 << 30
+"""...clamped to [256 MiB, 2 GiB]: enough for a small model's full context, and no more than an
+engine that shares its machine should take unasked."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``, capped by a cgroup
+    limit), or None where neither can be read."""
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+                    break
+    except (OSError, ValueError):
+        pass
+    for path, used_path in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                            ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(path, encoding="ascii") as f, open(used_path, encoding="ascii") as g:
+                limit, used = f.read().strip(), int(g.read().strip())
+            if limit.isdigit() and int(limit) < 1 << 60:
+                found.append(max(0, int(limit) - used))
+            break
+        except (OSError, ValueError):
+            continue
+    return min(found) if found else None
+
+
+def cpu_kv_cache_bytes(available: int | None) -> int:
+    """The KV cache an engine on a CPU takes when the config sets none (see CPU_KV_SHARE)."""
+    if available is None:
+        return CPU_KV_MIN
+    return max(CPU_KV_MIN, min(CPU_KV_MAX, available // CPU_KV_SHARE))
+
+
+def engine_kwargs(config: SamplerConfig, *, on_cpu: bool, available: int | None = None) -> dict[str, Any]:
+    """``vllm.LLM`` keyword arguments for ``config``. Unset (None) fields: on a GPU, vLLM's defaults;
+    on a CPU, what starts there (a KV cache sized from ``available`` memory, eager mode, 32-token
+    blocks, float32 for "auto"). ``config.engine_kwargs`` wins over everything."""
+    dtype = config.dtype
+    if on_cpu and dtype == "auto":
+        dtype = "float32"
     kwargs: dict[str, Any] = {
         "model": resolve_local_model(config.model),
         "seed": config.seed,
-        "dtype": config.dtype,
+        "dtype": dtype,
         "tensor_parallel_size": config.tensor_parallel_size,
-        "enforce_eager": config.enforce_eager,
         "enable_prefix_caching": config.enable_prefix_caching,
+        # the weights' loading bar: a run logs its own progress (progress_bar), and a bar in a log is noise
+        "use_tqdm_on_load": False,
     }
     optional = {
+        "enforce_eager": config.enforce_eager,
         "max_model_len": config.max_model_len,
         "kv_cache_memory_bytes": config.kv_cache_memory_bytes,
         "block_size": config.block_size,
         "gpu_memory_utilization": config.gpu_memory_utilization,
     }
-    kwargs.update({k: v for k, v in optional.items() if v is not None})
     if on_cpu:
+        defaults = {"enforce_eager": True, "block_size": CPU_BLOCK_SIZE}
+        if config.kv_cache_memory_bytes is None and "kv_cache_memory_bytes" not in config.engine_kwargs:
+            defaults["kv_cache_memory_bytes"] = cpu_kv_cache_bytes(available)
+            log.info("sampler.kv_cache_memory_bytes not set: %d MiB on this CPU (1/%d of %s available; set it to "
+                     "choose)", defaults["kv_cache_memory_bytes"] >> 20, CPU_KV_SHARE,
+                     "unknown memory" if available is None else f"{available >> 20} MiB")
+        optional = {k: defaults.get(k) if v is None else v for k, v in optional.items()}
         # See the module docstring: unsplit prefills keep per-request seeds working on CPU.
         kwargs["enable_chunked_prefill"] = False
+    kwargs.update({k: v for k, v in optional.items() if v is not None})
     kwargs.update(config.engine_kwargs)
     return kwargs
 
@@ -96,7 +152,14 @@ class VLLMSampler:
         self._generate_lock = threading.Lock()
         self._on_cpu = bool(current_platform.is_cpu())
         self._owns_llm = llm is None
-        self._llm = vllm.LLM(**engine_kwargs(config, on_cpu=self._on_cpu)) if llm is None else llm
+        if llm is None:
+            kwargs = engine_kwargs(config, on_cpu=self._on_cpu,
+                                   available=available_memory() if self._on_cpu else None)
+            try:
+                llm = vllm.LLM(**kwargs)
+            except Exception as e:  # noqa: BLE001 - any start failure: one line naming the key to set
+                raise engine_start_failure("vLLM", config.model, e) from e
+        self._llm = llm
         self._tokenizer = self._llm.get_tokenizer()
         engine_config = self._llm.llm_engine.vllm_config
         self.max_model_len: int = int(engine_config.model_config.max_model_len)
@@ -182,7 +245,7 @@ class VLLMSampler:
         llm = self.llm
         rejected = _client_errors()
         try:
-            return llm.generate(prompts, params, use_tqdm=False)
+            return llm.generate(prompts, params, use_tqdm=progress_bar(sum(sp.n for sp in params)))
         except rejected as e:
             log.warning("vLLM rejected a batch of %d (%s); retrying one by one", len(prompts), e)
         outs: list[Any] = []
@@ -241,6 +304,52 @@ class VLLMSampler:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+PROGRESS_EVERY_S = 10.0
+"""How often a long engine call logs its progress (completions done of all, rate, time left)."""
+
+
+def progress_bar(expected: int, every_s: float = PROGRESS_EVERY_S) -> Any:
+    """A tqdm class for ``vllm.LLM.generate(use_tqdm=...)`` that logs one line every ``every_s``
+    seconds instead of drawing a bar: "n/N completions in T s, ETA ...". vLLM counts finished
+    completions (``n`` per request) against its number of requests, so the total here is the call's
+    completions, ``expected``. The bar vLLM opens while it adds requests stays silent."""
+    from tqdm import tqdm
+
+    from prmflow.transforms.progress import eta_text
+
+    class LoggedProgress(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._log = kwargs.get("desc") == "Processed prompts"
+            kwargs.update(disable=False, file=_NullStream(), mininterval=every_s, maxinterval=every_s * 2)
+            super().__init__(*args, **kwargs)
+
+        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+            if not self._log or not self.n or self.n == getattr(self, "_logged", 0):
+                return True
+            self._logged = self.n
+            elapsed = self.format_dict["elapsed"]
+            # the rate since the first finished request: the time before it is the prompts' prefill and
+            # the first decoding steps, which would make an extrapolation from zero far too long
+            first = getattr(self, "_first", None)
+            if first is None:
+                self._first = first = (elapsed, self.n)
+            done, spent = self.n - first[1], elapsed - first[0]
+            left = (f", ETA {eta_text((expected - self.n) * spent / done)}"
+                    if done > 0 and spent > 0 and self.n < expected else "")
+            log.info("vLLM: %d/%d completions in %.0f s%s", self.n, expected, elapsed, left)
+            return True
+
+    return LoggedProgress
+
+
+class _NullStream:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
 
 
 def _seed_worker(worker: Any, seed: int) -> None:

@@ -16,6 +16,9 @@ class Problem:
     source: str = col(pa.string(), "the input's name in the config, e.g. processbench-gsm8k")
     domain: str = col(pa.string(), "math | arith | code | general; selects labelers downstream")
     prompt: str = col(pa.string(), "the problem text given to a policy")
+    source_id: str | None = col(
+        pa.string(), "the row's own id as text (its id, problem_id, question_id, unique_id, uid or idx field; "
+        "generic formats: fields.id), kept beside the hashed problem_id", default=None)
     reference_answer: str | None = col(pa.string(), "gold final answer, if the source has one", default=None)
     demonstration: str | None = col(pa.string(), "a gold solution text (e.g. GSM8K rationale)", default=None)
     demonstration_steps: tuple[str, ...] | None = col(

@@ -13,11 +13,33 @@ from prmflow.schemas import Problem
 from prmflow.sources.base import BadRecord, Draft, Parsed, RawRecord, _describe, field_value, string_list
 
 _CALCULATOR_NOTE = re.compile(r"<<[^<>]*>>")
+_DIGIT = re.compile(r"\d")
+PLAIN_ANSWER_CHARS = 40
+"""A plain answer (no ``#### N``) is one line this long at most, holding a digit or a single word: "8",
+"$1,200", "x = 3", "yes". A sentence without a number is a rationale missing its final answer."""
 
 
-def make_problem(spec, raw: RawRecord, prompt: str, **kw: Any) -> Problem:
+ID_KEYS = ("id", "problem_id", "question_id", "unique_id", "uid", "idx")
+"""Where a row keeps its own id, tried in this order (``Problem.source_id``)."""
+
+
+def row_id(obj: Any, path: str | None = None) -> str | None:
+    """The row's own id as text: the field at ``path``, else the first of ID_KEYS it has; None when
+    it has none (or the value is not a string or an integer)."""
+    keys = (path,) if path else ID_KEYS
+    for key in keys:
+        value = obj.get(key) if isinstance(obj, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def make_problem(spec, raw: RawRecord, prompt: str, obj: Any = None, **kw: Any) -> Problem:
     return Problem(
         problem_id=content_id(spec.source_name, prompt),
+        source_id=kw.pop("source_id", None) or row_id(obj),
         source=spec.source_name,
         domain=kw.pop("domain", None) or spec.domain_name,
         prompt=prompt,
@@ -36,22 +58,91 @@ def gold_from_first_error(first_error: int, n_steps: int, where: str) -> tuple[f
     return (1.0,) * first_error + (0.0,) + (None,) * (n_steps - first_error - 1)
 
 
+PROMPT_KEYS = ("question", "problem", "prompt", "query", "input", "instruction")
+ANSWER_KEYS = ("answer", "final_answer", "reference_answer", "ground_truth", "target", "expected_answer")
+SOLUTION_KEYS = ("solution", "rationale", "reasoning", "response", "completion")
+STEPS_KEYS = ("steps",)
+
+
+def suggest_fields(obj: Any) -> str:
+    """A one-line ``fields:`` mapping for a row of unknown shape, from the keys it has."""
+    keys = list(obj) if isinstance(obj, dict) else []
+    pick = {
+        "prompt": next((k for k in PROMPT_KEYS if k in keys), None),
+        "reference_answer": next((k for k in ANSWER_KEYS if k in keys), None),
+        "solution": next((k for k in SOLUTION_KEYS if k in keys), None),
+        "steps": next((k for k in STEPS_KEYS if k in keys), None),
+        "id": next((k for k in ID_KEYS if k in keys), None),
+    }
+    shown = ", ".join(repr(k) for k in keys[:8]) + (", ..." if len(keys) > 8 else "")
+    if pick["prompt"] is None:
+        text_keys = [k for k in keys if isinstance(obj[k], str)]
+        pick["prompt"] = text_keys[0] if text_keys else "FIELD"
+    if pick["steps"] and pick["solution"]:
+        pick["steps"] = None
+    mapping = ", ".join(f"{k}: {v}" for k, v in pick.items() if v)
+    return f"the row's keys are [{shown}]; try format: jsonl with fields: {{{mapping}}}"
+
+
+def final_answer(text: str, where: str) -> tuple[str, tuple[str, ...] | None]:
+    """An answer field as (reference, rationale steps): GSM8K's "rationale #### N" gives N and the
+    rationale's lines (calculator notes removed, the ``#### N`` line last); a plain answer ("8", an
+    integer, see PLAIN_ANSWER_CHARS) is the reference alone."""
+    if "####" in text:
+        reference = text.rsplit("####", 1)[1].strip().replace(",", "")
+        if not reference:
+            raise BadRecord("bad_value", f"field {where!r} has an empty '####' final answer")
+        lines = [_CALCULATOR_NOTE.sub("", ln).strip() for ln in text.splitlines()]
+        return reference, tuple(ln for ln in lines if ln)
+    plain = text.strip()
+    if "\n" in plain or len(plain) > PLAIN_ANSWER_CHARS or not (_DIGIT.search(plain) or " " not in plain):
+        raise BadRecord("bad_value", f"field {where!r} has no '#### N' final answer and is not a plain answer (a "
+                                     f"number, or one short line with one); a rationale maps with fields: {{solution: ...}}")
+    return plain, None
+
+
 def parse_gsm8k(obj: dict, raw: RawRecord, spec) -> Parsed:
     """GSM8K: the answer's ``#### N`` is the reference; its rationale lines, calculator notes removed,
-    are the demonstration (one step per line, ending with the ``#### N`` line)."""
+    are the demonstration (one step per line, ending with the ``#### N`` line). A plain answer
+    (``"answer": 8`` or ``"8"``) is the reference, with no demonstration."""
+    if "question" not in obj:
+        raise BadRecord("missing_field", f"field 'question' is missing; {suggest_fields(obj)}")
     question = field_value(obj, "question", str)
-    answer = field_value(obj, "answer", str)
-    if "####" not in answer:
-        raise BadRecord("bad_value", "field 'answer' has no '#### N' final answer")
-    reference = answer.rsplit("####", 1)[1].strip().replace(",", "")
-    if not reference:
-        raise BadRecord("bad_value", "field 'answer' has an empty '####' final answer")
-    lines = [_CALCULATOR_NOTE.sub("", ln).strip() for ln in answer.splitlines()]
-    steps = tuple(ln for ln in lines if ln)
+    reference, steps = final_answer(field_value(obj, "answer", str), "answer")
+    if steps is None:
+        return Parsed(make_problem(spec, raw, question, obj, reference_answer=reference), ())
     demonstration = "\n".join(steps)
-    problem = make_problem(spec, raw, question, reference_answer=reference, demonstration=demonstration, demonstration_steps=steps)
+    problem = make_problem(spec, raw, question, obj, reference_answer=reference, demonstration=demonstration,
+                           demonstration_steps=steps)
     drafts = (Draft(steps=steps, origin="demonstration", generator="gsm8k-reference", gold_outcome=1.0, gold_first_error=-1),)
     return Parsed(problem, drafts if spec.import_solutions else ())
+
+
+def parse_natural(obj: dict, raw: RawRecord, spec) -> Parsed:
+    """A JSONL/JSON/Parquet row with no ``fields`` mapping, in a common shape: the prompt under
+    question/problem/prompt, the answer under answer/final_answer/... (GSM8K's ``#### N`` or plain),
+    a solution under solution/rationale/... or the answer's own rationale, and the row's id. A row
+    in no known shape is dead-lettered with a one-line ``fields:`` suggestion."""
+    prompt_key = next((k for k in PROMPT_KEYS if k in obj), None)
+    if prompt_key is None:
+        raise BadRecord("missing_field", f"no problem text (none of {', '.join(PROMPT_KEYS)}); {suggest_fields(obj)}")
+    prompt = field_value(obj, prompt_key, str)
+    answer_key = next((k for k in ANSWER_KEYS if k in obj), None)
+    reference, rationale = (None, None) if answer_key is None else final_answer(
+        field_value(obj, answer_key, str), answer_key)
+    solution_key = next((k for k in SOLUTION_KEYS if k in obj), None)
+    solution = field_value(obj, solution_key, str, required=False) if solution_key else None
+    demonstration = solution if solution is not None else ("\n".join(rationale) if rationale else None)
+    problem = make_problem(spec, raw, prompt, obj, reference_answer=reference, demonstration=demonstration,
+                           demonstration_steps=rationale if solution is None else None)
+    if not spec.import_solutions or demonstration is None:
+        return Parsed(problem, ())
+    gold = 1.0 if reference is not None else None  # a reference solution: right by the source's word
+    draft = (Draft(text=solution, origin="demonstration", generator=f"{spec.source_name}-reference", gold_outcome=gold)
+             if solution is not None else
+             Draft(steps=rationale, origin="demonstration", generator=f"{spec.source_name}-reference", gold_outcome=gold,
+                   gold_first_error=-1))
+    return Parsed(problem, (draft,))
 
 
 def parse_math500(obj: dict, raw: RawRecord, spec) -> Parsed:
@@ -60,7 +151,8 @@ def parse_math500(obj: dict, raw: RawRecord, spec) -> Parsed:
     answer = field_value(obj, "answer", str)
     solution = field_value(obj, "solution", str, required=False)
     meta = {k: obj[k] for k in ("subject", "level", "unique_id") if k in obj}
-    problem = make_problem(spec, raw, problem_text, reference_answer=answer, demonstration=solution, metadata=meta or None)
+    problem = make_problem(spec, raw, problem_text, obj, reference_answer=answer, demonstration=solution,
+                           metadata=meta or None)
     drafts = ()
     if solution and spec.import_solutions:
         drafts = (Draft(text=solution, origin="demonstration", generator="math-reference", gold_outcome=1.0),)
@@ -75,7 +167,7 @@ def parse_processbench(obj: dict, raw: RawRecord, spec) -> Parsed:
     label = field_value(obj, "label", int)
     correct = field_value(obj, "final_answer_correct", bool)
     gold = gold_from_first_error(label, len(steps), "label")
-    problem = make_problem(spec, raw, problem_text)
+    problem = make_problem(spec, raw, problem_text, obj)
     draft = Draft(
         steps=steps,
         generator=field_value(obj, "generator", str, required=False),

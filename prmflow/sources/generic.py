@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from prmflow.sources.base import BadRecord, Draft, Parsed, RawRecord, field_value, number_list, string_list
-from prmflow.sources.datasets import gold_from_first_error, make_problem
+from prmflow.sources.datasets import gold_from_first_error, make_problem, parse_natural, row_id
 
 
 def parse_generic(obj: dict, raw: RawRecord, spec) -> Parsed:
-    """``fields`` maps prmflow names to dotted paths: prompt (required), reference_answer, solution
+    """Without ``fields``, a row in a common shape (:func:`parse_natural`). ``fields`` maps prmflow names to dotted paths: prompt (required), reference_answer, solution
     (text, segmented later) or steps (a list), demonstration, rubric, tests (a code test program), generator, domain, gold_outcome
     (bool or number), gold_first_error (int, -1 = none), gold_step_labels (list of numbers),
     step_scores (an external PRM's per-step scores, e.g. from the last self-training round)."""
-    f = spec.fields or {}
+    if not spec.fields:
+        return parse_natural(obj, raw, spec)
+    f = spec.fields
 
     def get(name: str, kind: type):
         path = f.get(name)
@@ -42,6 +44,8 @@ def parse_generic(obj: dict, raw: RawRecord, spec) -> Parsed:
         rubric=get("rubric", str),
         tests=get("tests", str),
         metadata={"id": str(obj[f["id"]])} if "id" in f and f["id"] in obj else None,
+        source_id=row_id(obj, f["id"]) if "id" in f else None,
+        obj=obj,
     )
     if not spec.import_solutions or (solution is None and steps is None):
         return Parsed(problem, ())

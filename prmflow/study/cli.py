@@ -107,9 +107,8 @@ def _not_included() -> list[str]:
     return notes
 
 
-def main(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="prmflow study ambiguity", description=__doc__.split("\n\n")[0])
-    parser.add_argument("study", choices=["ambiguity"])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", choices=["ambiguity"], help="the study to run (ambiguity: docs/ambiguity.md)")
     parser.add_argument("--out", default="out/ambiguity", help="study directory (default out/ambiguity)")
     parser.add_argument("--from", dest="from_run", default=None,
                         help="reuse a finished run (with mc rollouts and exact gold) instead of running one")
@@ -118,6 +117,12 @@ def main(args: list[str]) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="channel seeds per cell (default 3)")
     parser.add_argument("--calibration-size", type=int, default=50,
                         help="gold trajectories for the calibrated noise-aware method (default 50)")
+
+
+def main(args: list[str]) -> int:
+    from prmflow.core.cliparse import parser as make_parser
+
+    parser = make_parser("prmflow study", __doc__.split("\n\n")[0], add_arguments)
     ns = parser.parse_args(args)
     for name in ("count", "rollouts", "seeds", "calibration_size"):
         if getattr(ns, name) < 1:

@@ -19,8 +19,9 @@ names the file and the reason, and the manifest counts it (``counts.cache_reject
 
 The cache lives in the output directory itself, beside the published tables (never in a run's
 staging directory, which a failed run deletes), on any Beam filesystem. ``prmflow run --fresh``
-ignores it; it is deleted once the run is published unless ``output.keep_cache`` is true. Failing
-to write an entry only logs: the cache is an optimisation, never a reason to fail a run.
+ignores it; once the run is published it is deleted, except the sampling stage's of a run that
+samples (unless ``output.keep_cache`` says otherwise: true keeps all, false none). Failing to write
+an entry only logs: the cache is an optimisation, never a reason to fail a run.
 """
 
 from __future__ import annotations
@@ -165,18 +166,26 @@ def _mark(root: str) -> None:
             f.write(b"prmflow stage cache: safe to delete when no run is writing this directory\n")
 
 
-def delete_cache(root: str) -> None:
-    """Remove a run's stage cache (all stages); a directory without the marker is left alone."""
+def delete_cache(root: str, keep: tuple[str, ...] = ()) -> None:
+    """Remove a run's stage cache: every stage but those in ``keep`` (and then the marker stays); a
+    directory without the marker is left alone."""
     try:
         if not FileSystems.exists(FileSystems.join(root, MARKER)):
             return
         if "://" not in root:
             import shutil
 
-            shutil.rmtree(root, ignore_errors=True)
+            if not keep:
+                shutil.rmtree(root, ignore_errors=True)
+                return
+            for name in os.listdir(root) if os.path.isdir(root) else ():
+                if name not in keep and name != MARKER:
+                    shutil.rmtree(os.path.join(root, name), ignore_errors=True)
             return
         matches = FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list
-        if matches:
-            FileSystems.delete([m.path for m in matches])
+        prefix = root.rstrip("/") + "/"
+        doomed = [m.path for m in matches if m.path[len(prefix):].split("/", 1)[0] not in (*keep, MARKER)]
+        if doomed:
+            FileSystems.delete(doomed)
     except Exception as e:  # noqa: BLE001 - a leftover cache only costs disk
         log.warning("stage cache: could not remove %s (%s)", root, e)

@@ -48,7 +48,8 @@ def run_dir(tmp_path_factory):
     (tmp / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = {
         "name": "report-fixture",
-        "inputs": [{"name": "add", "format": "jsonl", "path": str(tmp / "p.jsonl"), "fields": {
+        # the imported solutions (with gold) are labeled beside the samples: asked for, since the run samples
+        "inputs": [{"name": "add", "format": "jsonl", "path": str(tmp / "p.jsonl"), "import_solutions": True, "fields": {
             "prompt": "q", "reference_answer": "a", "solution": "s", "gold_first_error": "ge",
             "gold_step_labels": "gl", "gold_outcome": "go"}}],
         "sampler": {**FAKE, "engine_kwargs": {"step_error": 0.2}},
