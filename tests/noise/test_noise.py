@@ -162,7 +162,7 @@ def test_process_noise_aware_in_label_batch():
     ({"noise_aware": {"rho0": 0.1}}, "process.noise_aware.rho1 must be a number"),
     ({"noise_aware": {"rho0": 0.1, "rho1": 0.1, "alpha": 0}}, "process.noise_aware.alpha must be in (0, 1)"),
     ({"noise_aware": {"calibration": "/nonexistent"}}, "process.noise_aware.calibration must name"),
-    ({"method": "binary-search", "noise_aware": {"rho0": 0.1, "rho1": 0.1}}, "process.noise_aware must be null"),
+    ({"method": "reverse-curriculum", "noise_aware": {"rho0": 0.1, "rho1": 0.1}}, "process.noise_aware must be null"),
 ])
 def test_noise_aware_config_refuses_bad_values(process, message):
     sampler = {"backend": "fake", "model": "fake"}
