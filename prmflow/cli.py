@@ -28,6 +28,7 @@ USAGE = """prmflow COMMAND ...
                                                   | verl | prmflow) with a dataset card; `export --help`
   train-prm CONFIG.yaml                           train a PRM on a `--format prmflow` export (soft labels,
                                                   consistency weights); saves OUT/model + OUT/prm.json
+  eval-prm --prm PATH [options]                   any PRM on ProcessBench / a best-of-N set; `eval-prm --help`
   calibrate DIR [--limit N]                       the verifier's false-positive/negative rates on gold rows,
                                                   written into DIR's manifest (for process.noise_aware)
   report DIR [--out FILE.html]                    one self-contained HTML page of a run (or a study directory)
@@ -153,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             from prmflow.prm.train import main as train_prm_main
 
             return train_prm_main(rest)
+        if command == "eval-prm":
+            from prmflow.prm.eval import main as eval_prm_main
+
+            return eval_prm_main(rest)
         if command == "calibrate":
             from prmflow.analysis.calibrate import main as calibrate_main
 
