@@ -78,7 +78,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "prm.md"
 TRAIN_SEED, EVAL_SEED = 1, 7  # generator seeds: the demo's family for training, another for evaluation
 BASE_MODEL = "builtin:arith-tiny"
 BATCH_SIZE, TRAIN_SEED_PRM, MAX_LENGTH = 16, 0, 256  # the trainer's batch, seed and sequence cap for every PRM
-EPOCHS, LR, HEAD_LR, HEAD = 3, 1e-5, 1e-3, "logprob"  # the defaults of --epochs, --lr, --head-lr, --head
+EPOCHS, LR, HEAD_LR, HEAD = 3, 1e-5, 3e-3, "logprob"  # the defaults of --epochs, --lr, --head-lr, --head
 VAL_FRACTION = 0.15  # of the training problems, the exports' problem-disjoint validation split
 SAMPLER = {"backend": "vllm", "model": BASE_MODEL, "dtype": "float32", "max_model_len": 256,
            "kv_cache_memory_bytes": 268435456, "block_size": 32, "enforce_eager": True}
@@ -225,13 +225,15 @@ def perturbed_solution(problem, rng: random.Random) -> tuple[list[str], str | No
     last = len(problem.program) - 1
     for attempt in range(21):
         try:
-            return _perturb(problem, rng, kind, rng.randrange(len(problem.program)) if attempt < 20 else last), kind
+            return _perturb(problem, rng, kind, rng.randrange(len(problem.program)) if attempt < 20 else last)
         except (ValueError, ZeroDivisionError):
             continue
-    return _perturb(problem, rng, None, 0), None
+    return _perturb(problem, rng, None, 0)
 
 
-def _perturb(problem, rng: random.Random, kind: str | None, at: int) -> list[str]:
+def _perturb(problem, rng: random.Random, kind: str | None, at: int) -> tuple[list[str], str | None]:
+    """The solution and the kind of error it got: an operand or operator change that has no exact
+    integer result becomes a slip (and is reported as one)."""
     from prmflow.domains.arith import ANSWER_TEMPLATE, apply_op
 
     program = problem.program
@@ -267,9 +269,10 @@ def _perturb(problem, rng: random.Random, kind: str | None, at: int) -> list[str
             value = apply_op(op, left, right)
             if j == at and kind is not None:  # a slip, or the fallback of an operand/operator error
                 value += rng.choice((-10, -2, -1, 1, 2, 10))
+                kind = "slip"
         values.append(value)
         lines.append(f"{left} {op} {right} = {value}")
-    return [*lines, ANSWER_TEMPLATE.format(answer=values[-1])]
+    return [*lines, ANSWER_TEMPLATE.format(answer=values[-1])], kind
 
 
 def other_set(problems: dict[str, list[dict]], count: int, seed: int, samples: int = 8) -> dict[str, list[dict]]:
@@ -292,6 +295,19 @@ def other_set(problems: dict[str, list[dict]], count: int, seed: int, samples: i
                          "kind": kind})
         out[pid] = sols
     return out
+
+
+def write_bon(problems: dict[str, list[dict]], path: Path) -> Path:
+    """An eval set as a ``prmflow eval-prm --bon`` candidate file (gzipped JSONL, one solution a line;
+    fixed gzip mtime, so the same set gives the same bytes)."""
+    import gzip
+
+    lines = "".join(json.dumps({"problem_id": pid, "prompt": s["prompt"], "steps": s["steps"], "answer": s["answer"],
+                                "right": s["right"], "first_error": s["gold_fe"]}) + "\n"
+                    for pid, sols in problems.items() for s in sols)
+    with gzip.GzipFile(path, "wb", mtime=0) as f:
+        f.write(lines.encode("utf-8"))
+    return path
 
 
 def prepare(work: Path, out: Path, args) -> dict[str, Path]:
@@ -317,6 +333,8 @@ def prepare(work: Path, out: Path, args) -> dict[str, Path]:
     (out / EVAL_JSON).write_text(json.dumps(problems) + "\n", encoding="utf-8")
     other = other_set(problems, args.eval_problems, EVAL_SEED)
     (out / OTHER_JSON).write_text(json.dumps(other) + "\n", encoding="utf-8")
+    write_bon(problems, out / "bon-policy.jsonl.gz")
+    write_bon(other, out / "bon-other.jsonl.gz")
     meta = {
         "problems": args.problems, "samples": args.samples, "rollouts": args.rollouts,
         "eval_problems": args.eval_problems, "train_seed": TRAIN_SEED, "eval_seed": EVAL_SEED,
@@ -356,22 +374,36 @@ def train_config(data: Path, out: Path, *, use_weights: bool = False, epochs: in
     })
 
 
-def train_prm(data: Path, out: Path, *, threads: int | None = None, **kwargs) -> Trained:
+TRAINED_JSON = "bench-trained.json"
+
+
+def train_prm(data: Path, out: Path, *, threads: int | None = None, reuse: bool = False, **kwargs) -> Trained:
     """One PRM trained with :func:`train_config` (keyword args go there); ``threads``: torch's CPU threads.
+    ``reuse``: a PRM this bench already trained into ``out`` with the same config is taken as it is (so
+    several bench processes can train apart into one ``--work`` and one of them gather the table).
 
     Where the full bench's in-process vLLM engine ran first, ``torch.set_num_threads`` is vLLM's no-op
     (its CPU worker replaces it), so training keeps the engine's one thread; ``device_name`` says so."""
     import torch
 
-    from prmflow.prm.train import train
+    from prmflow.prm.train import config_digest, train
 
     if threads:
         torch.set_num_threads(threads)  # OMP_NUM_THREADS=1 is for the in-process engine, not training
     config = train_config(data, out, **kwargs)
+    record = out / TRAINED_JSON
+    if reuse and record.is_file():
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        if saved.get("config_digest") == config_digest(config):
+            print(f"[bench] reusing {out}", flush=True)
+            return Trained(**saved["trained"])
     result = train(config, progress=False)
     print(f"[bench] trained {out.name} on {config.device} in {result.seconds:.1f} s ({result.steps} steps in "
           f"{result.step_seconds:.1f} s): validation {result.validation}", flush=True)
-    return Trained(result.output, result.seconds, result.steps, result.step_seconds)
+    trained = Trained(result.output, result.seconds, result.steps, result.step_seconds)
+    record.write_text(json.dumps({"config_digest": config_digest(config), "trained": dataclasses.asdict(trained)}),
+                      encoding="utf-8")
+    return trained
 
 
 def train_sources(prepared: Prepared, work: Path, sources=SOURCES, **train_kwargs) -> dict[str, Trained]:
@@ -425,12 +457,24 @@ def evaluate_scores(scores: Scores, problems: dict[str, list[dict]], threshold: 
             "per_problem": {"best_of_n": bo8, "weighted_vote": vote}}
 
 
-def evaluate(prm_dir: str, problems: dict[str, list[dict]], device: str = "cpu") -> dict:
-    """A saved PRM on one eval set, at its own (validation-chosen) threshold."""
+def evaluate(prm_dir: str, problems: dict[str, list[dict]], device: str = "cpu", cache: str | None = None) -> dict:
+    """A saved PRM on one eval set, at its own (validation-chosen) threshold. ``cache``: keep the scores
+    in ``prm_dir/scores-<cache>.json`` (keyed by the weights' sha256) and read them back next time."""
+    from prmflow.prm.config import read_prm_json
+
+    meta = read_prm_json(prm_dir, "PRM")
+    path = Path(prm_dir) / f"scores-{cache}.json" if cache else None
+    if path is not None and path.is_file():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved["weights_sha256"] == meta["weights_sha256"] and len(saved["scores"]) == len(flat(problems)):
+            return evaluate_scores(saved["scores"], problems, float(meta.get("threshold", 0.5)))
     from prmflow.prm.scorer import PRMScorer
 
     scorer = PRMScorer(prm_dir, device=device, batch_size=32)
-    return evaluate_scores(score_set(scorer.score_many, problems), problems, scorer.threshold)
+    scores = score_set(scorer.score_many, problems)
+    if path is not None:
+        path.write_text(json.dumps({"weights_sha256": meta["weights_sha256"], "scores": scores}), encoding="utf-8")
+    return evaluate_scores(scores, problems, scorer.threshold)
 
 
 def candidates(problems: dict[str, list[dict]]) -> list[list[bon.Candidate]]:
@@ -460,14 +504,19 @@ def untrained_rows(prepared: Prepared, device: str) -> dict[str, dict[str, dict]
     from prmflow.prm.baselines import LikelihoodScorer, regex_verifier
 
     val = validation_pairs(prepared.export(SOURCES[0]))
-    likelihood = LikelihoodScorer(BASE_MODEL, StepFormat(prompt_template=PROMPT_TEMPLATE), device=device,
-                                  batch_size=32, max_length=MAX_LENGTH)
+    scorer: list = []
+
+    def likelihood(examples):
+        if not scorer:
+            scorer.append(LikelihoodScorer(BASE_MODEL, StepFormat(prompt_template=PROMPT_TEMPLATE), device=device,
+                                           batch_size=32, max_length=MAX_LENGTH))
+        return scorer[0].score_many(examples)
 
     def regex(examples):
         return [regex_verifier(steps) for _, steps in examples]
 
     out: dict[str, dict[str, dict]] = {}
-    for row, fn in ((REGEX, regex), (LIKELIHOOD, likelihood.score_many)):
+    for row, fn in ((REGEX, regex), (LIKELIHOOD, likelihood)):
         val_scores = fn([(p, s) for p, s, _ in val])
         threshold = best_threshold(list(zip(val_scores, (y for _, _, y in val), strict=True)))
         out[row] = {name: evaluate_scores(score_set(fn, probs), probs, threshold)
@@ -574,7 +623,8 @@ def report(prepared: Prepared, trained: dict[str, Trained], device: str, curve: 
     """The whole markdown: one table per eval set, the learning curves, the acceptance lines."""
     sets = eval_sets(prepared)
     untrained = untrained_rows(prepared, device)
-    results = {name: {row: evaluate(t.path, probs, device) for row, t in trained.items()} for name, probs in sets.items()}
+    results = {name: {row: evaluate(t.path, probs, device, cache=name) for row, t in trained.items()}
+               for name, probs in sets.items()}
     lines = [intro, ""]
     titles = {"policy": "Solutions sampled by the policy (builtin:arith-tiny, temperature 1)",
               "other": "Solutions from the perturbation sampler (another policy: injected operand / operator / "
@@ -636,14 +686,24 @@ def learning_curve(prepared: Prepared, work: Path, fractions: list[float], **tra
             t = train_prm(data, work / f"prm-{source.slug}-{fraction}", use_weights=source.weighted, **train_kwargs)
             key = f"{source.row.split(' (')[0]} | {n}"
             trained[key] = t
-            out[key] = {name: evaluate(t.path, probs, train_kwargs.get("device", "cpu"))
+            out[key] = {name: evaluate(t.path, probs, train_kwargs.get("device", "cpu"), cache=name)
                         for name, probs in eval_sets(prepared).items()}
     return trained, out
 
 
 def _train_kwargs(args) -> dict:
     return {"epochs": args.epochs, "lr": args.lr, "head_lr": args.head_lr, "head": args.head, "device": args.device,
-            "base": args.base, "threads": args.threads}
+            "base": args.base, "threads": args.threads, "reuse": args.reuse}
+
+
+def _sources(args) -> tuple[Source, ...]:
+    if not args.only:
+        return SOURCES
+    slugs = [x.strip() for x in args.only.split(",") if x.strip()]
+    bad = [x for x in slugs if x not in {s.slug for s in SOURCES} | {"curve"}]
+    if bad:
+        sys.exit(f"--only: unknown sources {bad}; known: {[s.slug for s in SOURCES]}")
+    return tuple(s for s in SOURCES if s.slug in slugs)
 
 
 def _intro(prepared: Prepared, args, where: str, started: float) -> str:
@@ -663,8 +723,16 @@ def run_from(args) -> int:
     with tempfile.TemporaryDirectory(prefix="prmflow-bench-prm-") as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        trained = train_sources(prepared, work, **_train_kwargs(args))
-        _, curve = learning_curve(prepared, work, _curve_fractions(args), **_train_kwargs(args))
+        trained = train_sources(prepared, work, _sources(args), **_train_kwargs(args))
+        fractions = _curve_fractions(args) if not args.only or "curve" in args.only.split(",") else []
+        _, curve = learning_curve(prepared, work, fractions, **_train_kwargs(args))
+        if args.only:  # one part of a parallel run: train and cache the scores; the table is the gather run's
+            for t in trained.values():
+                for name, probs in eval_sets(prepared).items():
+                    r = evaluate(t.path, probs, args.device, cache=name)
+                    print(f"[bench] {t.path} on {name}: AUC {fmt(r['auc'])}, F1 {fmt(r['f1'])}, best-of-8 "
+                          f"{fmt(r['best_of_n'])}, weighted vote {fmt(r['weighted_vote'])}", flush=True)
+            return 0
         text = report(prepared, trained, args.device, curve,
                       _intro(prepared, args, f"From {prepared.path} on {device_name(args.device)}", started))
     write_results(Path(args.results), text)
@@ -680,7 +748,7 @@ def run_all(args) -> int:
         runs = prepare(work, work / "prepared", args)
         prepared = load_prepared(work / "prepared")
         train = _train_kwargs(args)
-        trained = train_sources(prepared, work, **train)
+        trained = train_sources(prepared, work, _sources(args), **train)
         if args.round2:
             from prmflow.analysis import connect
 
@@ -717,6 +785,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--curve", default="0.25,0.5",
                     help="fractions of the training problems for the learning curves ('' for none)")
     ap.add_argument("--round2", action="store_true", help="also round 2 (a second MC pipeline run; full run only)")
+    ap.add_argument("--only", default=None,
+                    help="--from only: train and score only these (comma-separated: gold, mc-hard, mc-soft, "
+                         "binary-search, mc-consistency, curve) into --work, no table; then a run with --reuse "
+                         "gathers them")
+    ap.add_argument("--reuse", action="store_true",
+                    help="take PRMs (and their scores) this bench already made in --work with the same config")
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="for training and scoring")
     ap.add_argument("--base", default=BASE_MODEL, help="the PRMs' base model (builtin:NAME or a local directory)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for training and scoring")

@@ -66,7 +66,7 @@ class PRMTrainConfig:
     lr: float = 1e-5
     """AdamW peak learning rate of the body (linear warm-up over ``warmup_ratio`` of the steps, then
     linear decay). A small body rate keeps the base LM's log-probabilities, which the logprob head reads."""
-    head_lr: float = 1e-3
+    head_lr: float = 3e-3
     """Peak learning rate of the head's own parameters (same schedule)."""
     batch_size: int = 16
     """Trajectories per optimiser step (per device: with N GPUs an optimiser step sees N x this)."""

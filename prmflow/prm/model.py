@@ -21,7 +21,12 @@ Three heads (``train_prm.head``), all on :class:`PRMModel`:
 * ``value``: a linear head on the separator's hidden state alone (the first prmflow PRM's design).
 
 Every head's bias starts at the training targets' base rate (``logit(mean target)``) and its
-weights at 0, so training starts from the best constant prediction. PRMs saved before the heads
+weights at 0, so training starts from the best constant prediction; the logprob head's one exception
+is its weight on the lowest token log-prob, which starts at 1: it starts as the policy-likelihood
+scorer (a step whose every token is likely sits at the base rate, one with a token at log-prob -5 five
+logits below), and the labels move it from there. Started at 0, that weight needs hundreds of Adam
+steps to outgrow the noise of the hidden-state weights (validation AUC 0.75-0.79 after one epoch on
+arith, against 0.99 for the untrained likelihood). PRMs saved before the heads
 (``prm.json`` head ``single-logit``: an ``AutoModelForTokenClassification`` with one label) still
 load and score as before (:class:`LegacyPRM`).
 
@@ -86,8 +91,10 @@ def load_tokenizer(path: str):
 
 FEATURES = ("min_logprob", "mean_logprob", "last_logprob", "min_prob")
 """The logprob head's per-step features, in this order (log-probs scaled by ``LOGPROB_SCALE``)."""
-LOGPROB_SCALE = 0.2
-"""Log-probs of a confident LM sit in [-15, 0]; x 0.2 keeps the features near the hidden state's scale."""
+LOGPROB_SCALE = 1.0
+"""The log-prob features enter the head as they are (clamped at LOGPROB_FLOOR): an error token at
+-5 against -0.05 for a right one needs a weight of only ~1 to move the logit by several units."""
+LOGPROB_FLOOR = -20.0
 HEAD_FILE = "head.safetensors"
 LEGACY_HEAD = "single-logit"
 
@@ -141,6 +148,7 @@ class PRMModel(torch.nn.Module):
             self.score = torch.nn.Linear(hidden, 1)
         elif head == "logprob":
             self.score = torch.nn.Linear(hidden + len(FEATURES), 1)
+            self.hidden_scale = hidden ** -0.5
         elif head == "reward-token":
             if reward_ids is None:
                 raise ValueError("head reward-token needs the good and bad token ids")
@@ -151,6 +159,9 @@ class PRMModel(torch.nn.Module):
         if head != "reward-token":
             torch.nn.init.zeros_(self.score.weight)
             torch.nn.init.zeros_(self.score.bias)
+        if head == "logprob":
+            with torch.no_grad():  # the prior: logit = base rate + the step's lowest token log-prob
+                self.score.weight[0, hidden + FEATURES.index("min_logprob")] = 1.0
 
     def head_parameters(self) -> list[torch.nn.Parameter]:
         return [self.bias] if self.head == "reward-token" else list(self.score.parameters())
@@ -182,13 +193,18 @@ class PRMModel(torch.nn.Module):
         # logprob: token t's log-prob is read from the logits at t - 1
         logits = lm_head(hidden[tok_rows, tok_cols - 1]).float()
         lp = torch.log_softmax(logits, dim=-1).gather(1, input_ids[tok_rows, tok_cols].unsqueeze(1)).squeeze(1)
+        lp = lp.clamp(min=LOGPROB_FLOOR)
         n = rows.shape[0]
         lo = torch.zeros(n, device=lp.device).scatter_reduce(0, tok_step, lp, "amin", include_self=False)
         total = torch.zeros(n, device=lp.device).index_add(0, tok_step, lp)
         count = torch.zeros(n, device=lp.device).index_add(0, tok_step, torch.ones_like(lp))
         feats = torch.stack([lo * LOGPROB_SCALE, total / count.clamp(min=1) * LOGPROB_SCALE,
                              lp[tok_last] * LOGPROB_SCALE, lo.exp()], dim=1)
-        return self.score(torch.cat([at_sep.float(), feats], dim=1).to(self.score.weight.dtype)).squeeze(-1).float()
+        # the hidden state enters scaled by 1/sqrt(hidden): under Adam every weight moves ~head_lr a step, so
+        # unscaled its `hidden` weights would outgrow the four features' and drown their signal in noise
+        # the separator state barely carries (a probe's AUC 0.58-0.65, issue 27)
+        h = at_sep.float() * self.hidden_scale
+        return self.score(torch.cat([h, feats], dim=1).to(self.score.weight.dtype)).squeeze(-1).float()
 
 
 class LegacyPRM(torch.nn.Module):

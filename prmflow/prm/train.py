@@ -8,7 +8,7 @@ labels and consistency weights; ``transformers.Trainer`` brings what a trainer m
 accumulation (``micro_batch_size``), bf16, multi-GPU through accelerate (``accelerate launch -m
 prmflow train-prm CONFIG.yaml``), checkpoints and resume.
 
-The body and the head have their own learning rates (``lr`` 1e-5, ``head_lr`` 1e-3: the body stays
+The body and the head have their own learning rates (``lr`` 1e-5, ``head_lr`` 3e-3: the body stays
 near the base LM, whose log-probabilities the logprob head reads); the head starts at the base rate.
 Validation (a problem-disjoint split, :func:`_split`) runs every ``eval_steps`` or epoch and
 checkpoints with it; the saved PRM is the checkpoint with the best validation step AUC, and its
@@ -239,14 +239,21 @@ def _checkpoints(config: PRMTrainConfig) -> tuple[Path, Path | None]:
     return ckpt, (last_checkpoint(ckpt) if config.resume else None)
 
 
-def _wrap_lora(lm, config: PRMTrainConfig):
+def _check_lora(config: PRMTrainConfig) -> None:
     if config.lora_r <= 0:
-        return lm
+        return
     try:
-        from peft import LoraConfig, get_peft_model
+        import peft  # noqa: F401
     except ImportError:
         raise ConfigError(f"train_prm.lora_r is {config.lora_r} but peft is not installed; "
                           f"pip install peft, or set lora_r: 0") from None
+
+
+def _wrap_lora(lm, config: PRMTrainConfig):
+    if config.lora_r <= 0:
+        return lm
+    from peft import LoraConfig, get_peft_model
+
     return get_peft_model(lm, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
                                          target_modules="all-linear", exclude_modules=["lm_head"]))
 
@@ -339,6 +346,7 @@ def train(config: PRMTrainConfig, progress: bool = True, callbacks: Sequence = (
     """Train a PRM as ``config`` says (resuming from its checkpoints) and save it. ``callbacks``: extra
     ``transformers.TrainerCallback`` objects (logging, early stopping, ...)."""
     started = time.monotonic()
+    _check_lora(config)
     out = _prepare_output(config)
     base = resolve_model_path(config.base_model)
     if not (Path(base) / "config.json").is_file():

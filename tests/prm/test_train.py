@@ -109,26 +109,31 @@ def test_every_head_learns_the_toy_set(tmp_path, head):
     assert scorer.head == head and good > scorer.threshold >= bad
 
 
-def test_the_head_starts_at_the_base_rate(tmp_path):
-    """Before any step the head predicts the training targets' (weighted) mean everywhere: the bias is
-    logit(base rate), the weights 0; a 1/3 base rate is not the 0.5 a zero bias would give."""
+def test_the_logprob_head_starts_as_the_likelihood_scorer_at_the_base_rate(tmp_path):
+    """Before any step: bias logit(base rate), every weight 0 but the lowest token log-prob's, 1. So a
+    step's logit is logit(base rate) + its lowest token log-prob, which the likelihood scorer (a separate
+    implementation) reports as exp(min log-prob); a 1/3 base rate is not the 0.5 a zero bias would give."""
     import math
 
     import torch
 
     from prmflow.models import resolve_model_path
-    from prmflow.prm.model import PRMModel, collate, load_causal_lm, load_tokenizer, step_logits
+    from prmflow.prm.baselines import LikelihoodScorer
     from prmflow.prm.encoding import StepFormat, encode_many
+    from prmflow.prm.model import PRMModel, collate, load_causal_lm, load_tokenizer, step_logits
 
     base = resolve_model_path("builtin:arith-tiny")
     model = PRMModel(load_causal_lm(base), "logprob")
     model.set_base_rate(1 / 3)
     tok = load_tokenizer(base)
-    enc = encode_many(tok, StepFormat(), [("Q 1", ["3 yes", "4 no"]), ("Q 2", ["1 no"])], 64)
-    batch, _ = collate(enc, tok.pad_token_id, "cpu")
-    probs = torch.sigmoid(step_logits(model, batch, None))
-    assert probs.tolist() == pytest.approx([1 / 3] * 3, abs=1e-6)
+    examples = [("Q 1", ["3 yes", "4 no"]), ("Q 2", ["1 no"])]
+    batch, _ = collate(encode_many(tok, StepFormat(), examples, 64), tok.pad_token_id, "cpu")
+    with torch.no_grad():
+        logits = step_logits(model, batch, None).tolist()
+    likely = [p for row in LikelihoodScorer("builtin:arith-tiny", device="cpu").score_many(examples) for p in row]
     assert model.score.bias.item() == pytest.approx(math.log(0.5))
+    assert logits == pytest.approx([math.log(0.5) + math.log(p) for p in likely], abs=1e-4)
+    assert min(likely) < 0.5  # the prior moves these steps well away from the base rate
 
 
 class _Crash(Exception):
