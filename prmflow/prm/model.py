@@ -22,9 +22,11 @@ Three heads (``train_prm.head``), all on :class:`PRMModel`:
 
 Every head's bias starts at the training targets' base rate (``logit(mean target)``) and its
 weights at 0, so training starts from the best constant prediction; the logprob head's one exception
-is its weight on the lowest token log-prob, which starts at 1: it starts as the policy-likelihood
-scorer (a step whose every token is likely sits at the base rate, one with a token at log-prob -5 five
-logits below), and the labels move it from there. Started at 0, that weight needs hundreds of Adam
+is its weight on the lowest token log-prob, which starts at 1. Its features are standardised by their
+mean and std over the training steps (computed once before training, saved with the head), so it
+starts as the policy-likelihood scorer centred on the base rate: a step whose lowest log-prob is one
+std below the mean sits one logit below the base rate, whatever the base (a base that finds every step
+unlikely, being no policy of them, is centred as well), and the labels move it from there. Started at 0, that weight needs hundreds of Adam
 steps to outgrow the noise of the hidden-state weights (validation AUC 0.75-0.79 after one epoch on
 arith, against 0.99 for the untrained likelihood). PRMs saved before the heads
 (``prm.json`` head ``single-logit``: an ``AutoModelForTokenClassification`` with one label) still
@@ -149,6 +151,9 @@ class PRMModel(torch.nn.Module):
         elif head == "logprob":
             self.score = torch.nn.Linear(hidden + len(FEATURES), 1)
             self.hidden_scale = hidden ** -0.5
+            # the features are standardised by their mean and std over the training steps (set_feature_stats)
+            self.register_buffer("feat_mean", torch.zeros(len(FEATURES)))
+            self.register_buffer("feat_std", torch.ones(len(FEATURES)))
         elif head == "reward-token":
             if reward_ids is None:
                 raise ValueError("head reward-token needs the good and bad token ids")
@@ -160,7 +165,7 @@ class PRMModel(torch.nn.Module):
             torch.nn.init.zeros_(self.score.weight)
             torch.nn.init.zeros_(self.score.bias)
         if head == "logprob":
-            with torch.no_grad():  # the prior: logit = base rate + the step's lowest token log-prob
+            with torch.no_grad():  # the prior: logit = base rate + the step's standardised lowest token log-prob
                 self.score.weight[0, hidden + FEATURES.index("min_logprob")] = 1.0
 
     def head_parameters(self) -> list[torch.nn.Parameter]:
@@ -176,10 +181,32 @@ class PRMModel(torch.nn.Module):
         with torch.no_grad():
             bias.fill_(math.log(rate / (1 - rate)))
 
+    def set_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.feat_mean.copy_(mean)
+            self.feat_std.copy_(std.clamp(min=1e-3))
+
+    def raw_features(self, hidden, input_ids, rows, tok_rows, tok_cols, tok_step, tok_last) -> torch.Tensor:
+        """Per scored step, the logprob head's FEATURES before standardisation (float32)."""
+        lm_head = self.lm.get_output_embeddings()
+        # token t's log-prob is read from the logits at t - 1
+        logits = lm_head(hidden[tok_rows, tok_cols - 1]).float()
+        lp = torch.log_softmax(logits, dim=-1).gather(1, input_ids[tok_rows, tok_cols].unsqueeze(1)).squeeze(1)
+        lp = lp.clamp(min=LOGPROB_FLOOR)
+        n = rows.shape[0]
+        lo = torch.zeros(n, device=lp.device).scatter_reduce(0, tok_step, lp, "amin", include_self=False)
+        total = torch.zeros(n, device=lp.device).index_add(0, tok_step, lp)
+        count = torch.zeros(n, device=lp.device).index_add(0, tok_step, torch.ones_like(lp))
+        return torch.stack([lo * LOGPROB_SCALE, total / count.clamp(min=1) * LOGPROB_SCALE,
+                            lp[tok_last] * LOGPROB_SCALE, lo.exp()], dim=1)
+
+    def hidden_states(self, input_ids, attention_mask) -> torch.Tensor:
+        body = self.lm.get_decoder() if hasattr(self.lm, "get_decoder") else self.lm.base_model
+        return body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
     def forward(self, input_ids, attention_mask, rows, cols, tok_rows=None, tok_cols=None, tok_step=None,
                 tok_last=None, **_unused) -> torch.Tensor:
-        body = self.lm.get_decoder() if hasattr(self.lm, "get_decoder") else self.lm.base_model
-        hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.hidden_states(input_ids, attention_mask)
         at_sep = hidden[rows, cols]
         if self.head == "value":
             return self.score(at_sep).squeeze(-1).float()
@@ -190,16 +217,8 @@ class PRMModel(torch.nn.Module):
             if getattr(lm_head, "bias", None) is not None:
                 two = two + lm_head.bias[self.reward_ids]
             return (two[:, 0] - two[:, 1]).float() + self.bias
-        # logprob: token t's log-prob is read from the logits at t - 1
-        logits = lm_head(hidden[tok_rows, tok_cols - 1]).float()
-        lp = torch.log_softmax(logits, dim=-1).gather(1, input_ids[tok_rows, tok_cols].unsqueeze(1)).squeeze(1)
-        lp = lp.clamp(min=LOGPROB_FLOOR)
-        n = rows.shape[0]
-        lo = torch.zeros(n, device=lp.device).scatter_reduce(0, tok_step, lp, "amin", include_self=False)
-        total = torch.zeros(n, device=lp.device).index_add(0, tok_step, lp)
-        count = torch.zeros(n, device=lp.device).index_add(0, tok_step, torch.ones_like(lp))
-        feats = torch.stack([lo * LOGPROB_SCALE, total / count.clamp(min=1) * LOGPROB_SCALE,
-                             lp[tok_last] * LOGPROB_SCALE, lo.exp()], dim=1)
+        raw = self.raw_features(hidden, input_ids, rows, tok_rows, tok_cols, tok_step, tok_last)
+        feats = (raw - self.feat_mean) / self.feat_std
         # the hidden state enters scaled by 1/sqrt(hidden): under Adam every weight moves ~head_lr a step, so
         # unscaled its `hidden` weights would outgrow the four features' and drown their signal in noise
         # the separator state barely carries (a probe's AUC 0.58-0.65, issue 27)
@@ -219,6 +238,26 @@ class LegacyPRM(torch.nn.Module):
     def forward(self, input_ids, attention_mask, rows, cols, **_unused) -> torch.Tensor:
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         return logits[rows, cols, 0].float()
+
+
+@torch.no_grad()
+def feature_stats(model: PRMModel, encoded: Sequence[Encoded], pad_id: int, device, batch_size: int,
+                  amp: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of the logprob head's raw features over every scored step of ``encoded``."""
+    was_training = model.training
+    model.eval()
+    rows = []
+    for start in range(0, len(encoded), batch_size):
+        batch, _ = collate(encoded[start : start + batch_size], pad_id, device, model.skip_final_separator)
+        with torch.autocast(device_type=batch.input_ids.device.type, dtype=amp, enabled=amp is not None):
+            hidden = model.hidden_states(batch.input_ids, batch.attention_mask)
+        rows.append(model.raw_features(hidden.float(), batch.input_ids, batch.rows, batch.tok_rows, batch.tok_cols,
+                                       batch.tok_step, batch.tok_last).cpu())
+    model.train(was_training)
+    feats = torch.cat(rows) if rows else torch.zeros(0, len(FEATURES))
+    if len(feats) < 2:
+        return torch.zeros(len(FEATURES)), torch.ones(len(FEATURES))
+    return feats.mean(0), feats.std(0)
 
 
 def reward_token_ids(tokenizer, tokens: Sequence[str]) -> tuple[int, int]:

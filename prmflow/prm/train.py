@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import shutil
 import time
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ from prmflow.prm.model import (
     PRMModel,
     autocast_dtype,
     collate,
+    feature_stats,
     load_causal_lm,
     load_tokenizer,
     resolve_device,
@@ -382,6 +384,11 @@ def train(config: PRMTrainConfig, progress: bool = True, callbacks: Sequence = (
                                                                 strict=True) if p is not None and t is not None]
     weight = sum(w for _, w in labeled)
     model.set_base_rate(sum(t * w for t, w in labeled) / weight if weight else 0.5)
+    if config.head == "logprob":  # the features' mean and std over (up to 1024 of) the training trajectories
+        sample = [train_items[i].encoded for i in
+                  sorted(random.Random(config.seed).sample(range(len(train_items)), min(1024, len(train_items))))]
+        model.set_feature_stats(*feature_stats(model.to(device), sample, tokenizer.pad_token_id, device,
+                                               config.batch_size, amp))
     pad_id = tokenizer.pad_token_id
     clock = {"seconds": 0.0}
     trainer = _make_trainer(config, model, train_items, val_items, pad_id, device, amp, ckpt, clock, progress,

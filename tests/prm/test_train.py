@@ -132,8 +132,18 @@ def test_the_logprob_head_starts_as_the_likelihood_scorer_at_the_base_rate(tmp_p
         logits = step_logits(model, batch, None).tolist()
     likely = [p for row in LikelihoodScorer("builtin:arith-tiny", device="cpu").score_many(examples) for p in row]
     assert model.score.bias.item() == pytest.approx(math.log(0.5))
-    assert logits == pytest.approx([math.log(0.5) + math.log(p) for p in likely], abs=1e-4)
+    # (log-probs clamped at -20: the toy text is nothing this arith model would write)
+    assert logits == pytest.approx([math.log(0.5) + max(math.log(p), -20.0) for p in likely], abs=1e-4)
     assert min(likely) < 0.5  # the prior moves these steps well away from the base rate
+
+
+def test_training_standardises_the_logprob_features(trained):
+    """The saved head holds the features' mean and std over the training steps, not the 0 / 1 defaults."""
+    from safetensors.torch import load_file
+
+    _, result = trained
+    head = load_file(str(Path(result.output) / "model" / "head.safetensors"))
+    assert head["feat_mean"][0] < 0 and (head["feat_std"] > 0).all() and (head["feat_std"] != 1).all()
 
 
 class _Crash(Exception):
