@@ -498,19 +498,26 @@ def validation_pairs(export_dir: Path) -> list[tuple[list[str], str, list[float]
     return [(r["prompt"], r["steps"], r["labels"]) for r in rows]
 
 
-def untrained_rows(prepared: Prepared, device: str) -> dict[str, dict[str, dict]]:
+def untrained_rows(prepared: Prepared, device: str, cache: Path | None = None) -> dict[str, dict[str, dict]]:
     """The no-training rows and the oracle check, on both eval sets; thresholds chosen on the gold
-    export's validation split."""
+    export's validation split. ``cache``: a directory keeping the likelihood scores."""
     from prmflow.prm.baselines import LikelihoodScorer, regex_verifier
 
     val = validation_pairs(prepared.export(SOURCES[0]))
     scorer: list = []
 
     def likelihood(examples):
+        key = content_id("likelihood", BASE_MODEL, [[p, list(s)] for p, s in examples])
+        path = cache / f"likelihood-{key}.json" if cache else None
+        if path is not None and path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
         if not scorer:
             scorer.append(LikelihoodScorer(BASE_MODEL, StepFormat(prompt_template=PROMPT_TEMPLATE), device=device,
                                            batch_size=32, max_length=MAX_LENGTH))
-        return scorer[0].score_many(examples)
+        scores = scorer[0].score_many(examples)
+        if path is not None:
+            path.write_text(json.dumps(scores), encoding="utf-8")
+        return scores
 
     def regex(examples):
         return [regex_verifier(steps) for _, steps in examples]
@@ -619,10 +626,10 @@ def header(meta: dict, problems: dict[str, list[dict]], *, base: str, epochs: in
 
 
 def report(prepared: Prepared, trained: dict[str, Trained], device: str, curve: dict[str, dict[str, dict]],
-           intro: str) -> str:
+           intro: str, cache: Path | None = None) -> str:
     """The whole markdown: one table per eval set, the learning curves, the acceptance lines."""
     sets = eval_sets(prepared)
-    untrained = untrained_rows(prepared, device)
+    untrained = untrained_rows(prepared, device, cache)
     results = {name: {row: evaluate(t.path, probs, device, cache=name) for row, t in trained.items()}
                for name, probs in sets.items()}
     lines = [intro, ""]
@@ -700,7 +707,7 @@ def _sources(args) -> tuple[Source, ...]:
     if not args.only:
         return SOURCES
     slugs = [x.strip() for x in args.only.split(",") if x.strip()]
-    bad = [x for x in slugs if x not in {s.slug for s in SOURCES} | {"curve"}]
+    bad = [x for x in slugs if x not in {s.slug for s in SOURCES} | {"curve", "untrained"}]
     if bad:
         sys.exit(f"--only: unknown sources {bad}; known: {[s.slug for s in SOURCES]}")
     return tuple(s for s in SOURCES if s.slug in slugs)
@@ -726,6 +733,8 @@ def run_from(args) -> int:
         trained = train_sources(prepared, work, _sources(args), **_train_kwargs(args))
         fractions = _curve_fractions(args) if not args.only or "curve" in args.only.split(",") else []
         _, curve = learning_curve(prepared, work, fractions, **_train_kwargs(args))
+        if args.only and "untrained" in args.only.split(","):
+            untrained_rows(prepared, args.device, work)
         if args.only:  # one part of a parallel run: train and cache the scores; the table is the gather run's
             for t in trained.values():
                 for name, probs in eval_sets(prepared).items():
@@ -734,7 +743,7 @@ def run_from(args) -> int:
                           f"{fmt(r['best_of_n'])}, weighted vote {fmt(r['weighted_vote'])}", flush=True)
             return 0
         text = report(prepared, trained, args.device, curve,
-                      _intro(prepared, args, f"From {prepared.path} on {device_name(args.device)}", started))
+                      _intro(prepared, args, f"From {prepared.path} on {device_name(args.device)}", started), work)
     write_results(Path(args.results), text)
     return 0
 
@@ -787,7 +796,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--round2", action="store_true", help="also round 2 (a second MC pipeline run; full run only)")
     ap.add_argument("--only", default=None,
                     help="--from only: train and score only these (comma-separated: gold, mc-hard, mc-soft, "
-                         "binary-search, mc-consistency, curve) into --work, no table; then a run with --reuse "
+                         "binary-search, mc-consistency, curve, untrained) into --work, no table; then a run with --reuse "
                          "gathers them")
     ap.add_argument("--reuse", action="store_true",
                     help="take PRMs (and their scores) this bench already made in --work with the same config")

@@ -59,6 +59,11 @@ class PRMTrainConfig:
     label_column: str = "labels"
     """The per-step target column, floats in [0, 1]: soft (MC value) or hard (0/1) labels alike;
     the export's ``--label`` decides which. A null target leaves the step out of the loss."""
+    reference_threshold: float = 0.0
+    """For validation (checkpoint choice, threshold, metrics): a step's target counts as a correct step
+    when it is above this. 0: any chance of success, Math-Shepherd's hard-estimation rule, which is
+    what every prmflow label means (gold and hard labels are 0/1; an MC soft value of 0.25 is a step
+    from which 1 rollout in 4 succeeded). 0.5 for targets that are calibrated probabilities."""
     use_weights: bool = True
     """Weigh each step's loss by the ``weights`` column (MetaStone-S1 consistency weights); a null
     weight counts 1. false: every labeled step weighs 1."""
@@ -116,6 +121,7 @@ class PRMTrainConfig:
         require(self.epochs >= 1, "epochs", ">= 1", self.epochs)
         require(0 < self.lr < 1, "lr", "in (0, 1)", self.lr)
         require(0 < self.head_lr < 1, "head_lr", "in (0, 1)", self.head_lr)
+        require(0 <= self.reference_threshold < 1, "reference_threshold", "in [0, 1)", self.reference_threshold)
         require(self.head in HEADS, "head", f"one of {', '.join(map(repr, HEADS))}", self.head)
         require(len(self.reward_tokens) == 2 and all(isinstance(t, str) and t for t in self.reward_tokens)
                 and self.reward_tokens[0] != self.reward_tokens[1], "reward_tokens",

@@ -44,17 +44,17 @@ class StepMetrics:
 
 
 def step_metrics(pairs: Sequence[tuple[Sequence[float | None], Sequence[float | None]]],
-                 threshold: float = THRESHOLD) -> StepMetrics:
+                 threshold: float = THRESHOLD, reference: float = THRESHOLD) -> StepMetrics:
     """Metrics over (predicted scores, reference labels) per trajectory; trajectories with a missing
-    value before either first error are left out. References are binarised at 0.5, scores at
-    ``threshold``."""
+    value before either first error are left out. References are binarised at ``reference`` (a step is
+    correct when its label is above it), scores at ``threshold``."""
     hits_err = n_err = hits_ok = n_ok = 0
     step_hits = steps = 0
     used = 0
     good: list[float] = []
     bad: list[float] = []
     for scores, labels in pairs:
-        ref, pred = first_error(labels, THRESHOLD), first_error(scores, threshold)
+        ref, pred = first_error(labels, reference), first_error(scores, threshold)
         if ref is None or pred is None:
             continue
         used += 1
@@ -69,7 +69,7 @@ def step_metrics(pairs: Sequence[tuple[Sequence[float | None], Sequence[float | 
             if s is None or y is None:
                 continue
             steps += 1
-            step_hits += (s > threshold) == (y > THRESHOLD)
+            step_hits += (s > threshold) == (y > reference)
             (bad if k == ref else good).append(s)
     acc_err = hits_err / n_err if n_err else None
     acc_ok = hits_ok / n_ok if n_ok else None
@@ -96,9 +96,9 @@ def auc(good: Sequence[float], bad: Sequence[float]) -> float | None:
 
 
 def best_threshold(pairs: Sequence[tuple[Sequence[float | None], Sequence[float | None]]],
-                   candidates: int = 200) -> float:
+                   candidates: int = 200, reference: float = THRESHOLD) -> float:
     """The score threshold with the highest ProcessBench F1 on ``pairs`` (the references binarised at
-    0.5); chosen on validation, then used unchanged on test data. Candidates: the midpoints between
+    ``reference``); chosen on validation, then used unchanged on test data. Candidates: the midpoints between
     up to ``candidates`` quantiles of the scores; a tie goes to the candidate nearest 0.5."""
     values = sorted({v for scores, _ in pairs for v in scores if v is not None})
     if not values:
@@ -106,7 +106,7 @@ def best_threshold(pairs: Sequence[tuple[Sequence[float | None], Sequence[float 
     if len(values) > candidates:
         values = [values[round(i * (len(values) - 1) / (candidates - 1))] for i in range(candidates)]
     cuts = [values[0] - 1e-6] + [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)] + [values[-1]]
-    refs = [([None if v is None else v for v in scores], [None if y is None else (1.0 if y > THRESHOLD else 0.0)
+    refs = [([None if v is None else v for v in scores], [None if y is None else (1.0 if y > reference else 0.0)
                                                            for y in labels]) for scores, labels in pairs]
     best, best_key = THRESHOLD, None
     for t in cuts:

@@ -18,7 +18,14 @@ import torch
 from prmflow.prm.config import read_prm_json
 from prmflow.prm.encoding import StepFormat, encode_many
 from prmflow.prm.metrics import THRESHOLD
-from prmflow.prm.model import autocast_dtype, collate, load_prm_model, load_tokenizer, resolve_device, step_logits
+from prmflow.prm.model import (
+    autocast_dtype,
+    collate,
+    load_prm_model,
+    load_tokenizer,
+    resolve_device,
+    step_logits,
+)
 
 
 class PRMScorer:

@@ -181,10 +181,11 @@ def score_items(model, items: Sequence[_Item], pad_id: int, device, amp, batch_s
 
 
 def evaluate(model, items: Sequence[_Item], pad_id: int, device, amp, batch_size: int,
-             threshold: float = THRESHOLD) -> dict:
-    """Weighted loss, step AUC, step accuracy and first-error F1 of the model on ``items``."""
+             threshold: float = THRESHOLD, reference: float = THRESHOLD) -> dict:
+    """Weighted loss, step AUC, step accuracy and first-error F1 of the model on ``items`` (targets above
+    ``reference`` are correct steps)."""
     scores, loss = score_items(model, items, pad_id, device, amp, batch_size)
-    metrics = step_metrics(list(zip(scores, (it.targets for it in items), strict=True)), threshold)
+    metrics = step_metrics(list(zip(scores, (it.targets for it in items), strict=True)), threshold, reference)
     return {"loss": loss, **metrics.to_dict()}
 
 
@@ -285,7 +286,8 @@ def _make_trainer(config, model, train_items, val_items, pad_id, device, amp, ck
             return self.optimizer
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
-            metrics = evaluate(self.model, val_items, pad_id, self.args.device, amp, config.batch_size)
+            metrics = evaluate(self.model, val_items, pad_id, self.args.device, amp, config.batch_size,
+                               reference=config.reference_threshold)
             auc, loss = metrics["step_auc"], metrics["loss"]
             out = {f"{metric_key_prefix}_{k}": float(v) for k, v in metrics.items() if v is not None}
             # the checkpoint's selection key: the step AUC, less 1e-4 x the loss so that equal AUCs go to the
@@ -402,8 +404,10 @@ def train(config: PRMTrainConfig, progress: bool = True, callbacks: Sequence = (
     threshold, validation = THRESHOLD, None
     if val_items:
         scores, _ = score_items(model, val_items, pad_id, run_device, amp, config.batch_size)
-        threshold = best_threshold(list(zip(scores, (it.targets for it in val_items), strict=True)))
-        validation = evaluate(model, val_items, pad_id, run_device, amp, config.batch_size, threshold)
+        threshold = best_threshold(list(zip(scores, (it.targets for it in val_items), strict=True)),
+                                   reference=config.reference_threshold)
+        validation = evaluate(model, val_items, pad_id, run_device, amp, config.batch_size, threshold,
+                              config.reference_threshold)
     history = _history(trainer.state.log_history)
     best = trainer.state.best_model_checkpoint
     _save(model, tokenizer, config, out, history, len(train_items), len(val_items), threshold, validation,
@@ -439,6 +443,7 @@ def _save(model, tokenizer, config: PRMTrainConfig, out: Path, history: list[dic
             "threshold": threshold,
             "threshold_rule": "the ProcessBench-F1-best threshold on the validation split (0.5 without one); "
                               "a step is erroneous when its score <= threshold",
+            "reference_threshold": config.reference_threshold,
             "step_format": config.step_format.to_json(),
             "max_length": config.max_length,
             "base_model": config.base_model,

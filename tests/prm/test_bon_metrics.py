@@ -63,3 +63,14 @@ def test_best_threshold_is_chosen_on_the_scores_not_fixed_at_half():
 
 def test_regex_verifier():
     assert regex_verifier(["3 + 4 = 7", "7 * 2 = 15", "So she has 14.", "The answer is 14"]) == [1.0, 0.0, 1.0, 1.0]
+
+
+def test_soft_references_count_as_correct_above_the_reference_threshold():
+    """MC soft labels: 0.25 is a step from which 1 rollout in 4 succeeded, a correct step under
+    reference 0 (the hard-estimation rule), an error under 0.5."""
+    pairs = [([0.9, 0.8, 0.1], [0.5, 0.25, 0.0])]
+    assert step_metrics(pairs, 0.5, reference=0.0).acc_erroneous == 1.0  # first error at step 2 both ways
+    assert step_metrics(pairs, 0.5).acc_erroneous == 0.0  # at 0.5 the reference's first error is step 1
+    both = [*pairs, ([0.9, 0.7], [1.0, 0.75])]
+    assert 0.1 <= best_threshold(both, reference=0.0) < 0.7
+    assert step_metrics(both, best_threshold(both, reference=0.0), reference=0.0).processbench_f1 == 1.0

@@ -29,6 +29,7 @@ BASE = {"data": "d", "output": "o"}
     ({"epoch": 3}, "train_prm has unknown keys ['epoch']"),
     ({"head": "mlp"}, "train_prm.head must be one of 'logprob', 'reward-token', 'value', got 'mlp'"),
     ({"head_lr": 0}, "train_prm.head_lr must be in (0, 1), got 0"),
+    ({"reference_threshold": 1.0}, "train_prm.reference_threshold must be in [0, 1), got 1.0"),
     ({"reward_tokens": ["+"]}, "train_prm.reward_tokens must be two different non-empty strings"),
     ({"reward_tokens": ["+", "+"]}, "train_prm.reward_tokens must be two different non-empty strings"),
     ({"micro_batch_size": 5}, "train_prm.micro_batch_size must be a divisor of batch_size (16) or null, got 5"),
