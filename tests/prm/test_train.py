@@ -268,3 +268,28 @@ def test_a_prm_saved_before_the_heads_still_scores(tmp_path):
     expected = torch.sigmoid(logits[enc.positions]).tolist()
     assert scorer.score("Q 1", ["3 yes", "4 no"]) == pytest.approx(expected, abs=1e-5)
     assert scorer.threshold == 0.5
+
+
+def test_gradient_accumulation_takes_the_same_optimiser_steps(tmp_path):
+    """batch 8 as 2 micro-batches of 4: still 6 optimiser steps an epoch, and it learns the toy set."""
+    from prmflow.prm.train import train
+
+    result = train(toy_config(tmp_path, micro_batch_size=4, epochs=2), progress=False)
+    assert result.steps == 2 * 6
+    assert result.validation["step_auc"] == 1.0
+
+
+def test_bf16_trains_and_saves_float32_weights(tmp_path):
+    """dtype bfloat16: Trainer's bf16 mixed precision (on CPU here); the saved PRM scores like any other."""
+    from prmflow.prm.scorer import PRMScorer
+    from prmflow.prm.train import train
+
+    result = train(toy_config(tmp_path, dtype="bfloat16", epochs=2), progress=False)
+    import torch
+    from safetensors.torch import load_file
+
+    weights = load_file(str(Path(result.output) / "model" / "model.safetensors"))
+    assert {t.dtype for t in weights.values()} == {torch.float32}  # bf16 autocast, float32 master weights
+    scorer = PRMScorer(result.output, device="cpu")
+    good, bad = scorer.score("Q 1", ["3 yes", "4 no"])
+    assert good > bad
