@@ -267,3 +267,51 @@ def test_bon_metrics_bootstrap_is_seeded():
     a = bon_metrics(ids, rows, records, [gold_scores(r) for r in rows], 0.5)
     b = bon_metrics(ids, rows, records, [gold_scores(r) for r in rows], 0.5)
     assert a == b and a["best-of-N"] == a["any-of-N"]
+
+
+def test_qwen_prm_adapter_reads_a_model_class_whose_output_is_a_tuple(qwen_prm_dir, tmp_path):
+    """Qwen's published checkpoint is its own class (Qwen2ForProcessRewardModel, loaded by AutoModel with
+    remote code) whose forward returns a tuple, logits first. Here a class of that shape, registered with
+    AutoModel in this process: a Qwen2 body and a 2-logit head. The adapter loads it through AutoModel and
+    scores exactly as the class's own outputs[0] at each <extra_0>."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer, Qwen2Config, Qwen2Model, Qwen2PreTrainedModel
+
+    from prmflow.prm.eval import detect, make_adapter
+
+    class TinyPRMConfig(Qwen2Config):
+        model_type = "tiny-process-reward"
+
+    class TinyProcessRewardModel(Qwen2PreTrainedModel):
+        config_class = TinyPRMConfig
+
+        def __init__(self, config):
+            super().__init__(config)
+            self.model = Qwen2Model(config)
+            self.score = torch.nn.Linear(config.hidden_size, 2)
+            self.post_init()
+
+        def forward(self, input_ids, attention_mask=None, **kwargs):
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return (self.score(hidden),)
+
+    AutoConfig.register("tiny-process-reward", TinyPRMConfig, exist_ok=True)
+    AutoModel.register(TinyPRMConfig, TinyProcessRewardModel, exist_ok=True)
+    tok = AutoTokenizer.from_pretrained(qwen_prm_dir)
+    tok.save_pretrained(tmp_path)
+    torch.manual_seed(2)
+    config = TinyPRMConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                           pad_token_id=tok.pad_token_id)
+    model = TinyProcessRewardModel(config).eval()
+    model.save_pretrained(tmp_path)
+    assert detect(str(tmp_path)) == "qwen-prm"
+    adapter = make_adapter(_args(tmp_path, "auto", batch_size=3))
+    assert type(adapter.model).__name__ == "TinyProcessRewardModel"
+    got = adapter.score_rows(ROWS)
+    sep = tok.convert_tokens_to_ids("<extra_0>")
+    for row, scores in zip(ROWS, got, strict=True):
+        ids = torch.tensor([adapter.encode(row)])
+        with torch.no_grad():
+            probs = model(input_ids=ids)[0].softmax(-1)[0, :, 1]
+        assert scores == pytest.approx(probs[ids[0] == sep].tolist(), abs=1e-5)
