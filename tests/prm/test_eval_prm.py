@@ -275,7 +275,14 @@ def test_qwen_prm_adapter_reads_a_model_class_whose_output_is_a_tuple(qwen_prm_d
     AutoModel in this process: a Qwen2 body and a 2-logit head. The adapter loads it through AutoModel and
     scores exactly as the class's own outputs[0] at each <extra_0>."""
     import torch
-    from transformers import AutoConfig, AutoModel, AutoTokenizer, Qwen2Config, Qwen2Model, Qwen2PreTrainedModel
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoTokenizer,
+        Qwen2Config,
+        Qwen2Model,
+        Qwen2PreTrainedModel,
+    )
 
     from prmflow.prm.eval import detect, make_adapter
 
