@@ -415,6 +415,9 @@ def evaluate(args) -> dict:
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise ConfigError(f"--processbench must name splits of {SPLITS} (or 'none'), got {bad[0]!r}")
+    for flag, value in (("--limit", args.limit), ("--batch-size", args.batch_size), ("--max-length", args.max_length)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be >= 1, got {value}")
     if not splits and not args.bon:
         raise ConfigError("nothing to evaluate: give --processbench splits or --bon FILE")
     if args.threshold != "auto":

@@ -77,6 +77,8 @@ def test_gold_best_of_n_is_any_of_n(tmp_path, capsys):
     (["--prm", "gold", "--processbench", "aime"], "prmflow eval-prm: --processbench must name splits"),
     (["--prm", "gold", "--processbench", "none"], "prmflow eval-prm: nothing to evaluate"),
     (["--adapter", "gold"], "prmflow eval-prm: the following arguments are required: --prm"),
+    (["--prm", "gold", "--limit", "0"], "prmflow eval-prm: --limit must be >= 1, got 0"),
+    (["--prm", "gold", "--adapter", "shepherd"], "prmflow eval-prm: argument --adapter: invalid choice: 'shepherd'"),
     (["--prm", "/nonexistent", "--adapter", "qwen-prm"], "prmflow eval-prm: --prm must be a local model directory"),
 ])
 def test_errors_are_one_line_and_exit_2(capsys, argv, message):
