@@ -716,7 +716,10 @@ def _sources(args) -> tuple[Source, ...]:
 def _intro(prepared: Prepared, args, where: str, started: float) -> str:
     return (header(prepared.meta, prepared.problems, base=args.base, epochs=args.epochs, lr=args.lr, head=args.head,
                    head_lr=args.head_lr)
-            + f" {where}; {time.monotonic() - started:.0f} s. Command: `{' '.join(['python', 'bench/prm.py', *sys.argv[1:]])}`.")
+            + f" {where}; {time.monotonic() - started:.0f} s"
+            + (" (this process; PRMs and scores reused from --work where present, each PRM's train s is its own run's)"
+               if args.reuse else "")
+            + f". Command: `{' '.join(['python', 'bench/prm.py', *sys.argv[1:]])}`.")
 
 
 def _curve_fractions(args) -> list[float]:
