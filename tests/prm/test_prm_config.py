@@ -110,15 +110,13 @@ def test_the_self_training_examples_load(monkeypatch):
             load_config("examples/arith-self-train-round2.yaml")
 
 
-def test_lora_without_peft_is_one_line_naming_the_pip_command(tmp_path):
+def test_lora_without_peft_is_one_line_naming_the_pip_command(tmp_path, monkeypatch):
     pytest.importorskip("torch")
-    try:
-        import peft  # noqa: F401
-        pytest.skip("peft is installed here")
-    except ImportError:
-        pass
+    import sys
+
     from prmflow.prm.train import train
 
+    monkeypatch.setitem(sys.modules, "peft", None)  # `import peft` raises ImportError, installed or not
     (tmp_path / "t.jsonl").write_text(json.dumps({"prompt": "q", "steps": ["a"], "labels": [1.0]}) + "\n")
     config = parse_train_config({"data": str(tmp_path / "t.jsonl"), "output": str(tmp_path / "o"), "lora_r": 8,
                                  "device": "cpu"})
