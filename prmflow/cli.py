@@ -72,6 +72,8 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
                _lazy("prmflow.export.cli", "add_arguments"), _lazy("prmflow.export.cli")),
     "train-prm": ("train a PRM on a `--format prmflow` export",
                   _lazy("prmflow.prm.train", "add_arguments"), _lazy("prmflow.prm.train")),
+    "eval-prm": ("evaluate any PRM on ProcessBench or a best-of-N candidate set",
+                 _lazy("prmflow.prm.eval", "add_arguments"), _lazy("prmflow.prm.eval")),
     "calibrate": ("the verifier's error rates on gold rows, into the run's manifest",
                   _lazy("prmflow.analysis.calibrate", "add_arguments"), _lazy("prmflow.analysis.calibrate")),
     "report": ("one self-contained HTML page of a run or a study",

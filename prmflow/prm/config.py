@@ -17,6 +17,8 @@ from prmflow.prm.encoding import StepFormat
 
 Device = Literal["auto", "cpu", "cuda"]
 Dtype = Literal["auto", "float32", "bfloat16"]
+Head = Literal["logprob", "reward-token", "value"]
+HEADS = ("logprob", "reward-token", "value")
 
 PRM_JSON = "prm.json"
 """The file beside ``model/`` in a saved PRM: its step format, scoring rule and training record."""
@@ -40,7 +42,14 @@ class PRMTrainConfig:
     output: str
     """The saved PRM: ``OUTPUT/model/`` (transformers) and ``OUTPUT/prm.json``."""
     base_model: str = "builtin:arith-tiny"
-    """A local model directory or ``builtin:NAME``; its body is kept, a one-logit head is added."""
+    """A local causal-LM directory or ``builtin:NAME``; its body is fine-tuned under the ``head``."""
+    head: Head = "logprob"
+    """How a step's logit is made (see :mod:`prmflow.prm.model`). logprob: a linear head on the
+    separator's hidden state and the step's token log-probabilities under the base LM (min, mean,
+    last, lowest probability); reward-token: the LM head's ``reward_tokens`` logits at the separator
+    (Math-Shepherd / Qwen style); value: a linear head on the separator's hidden state alone."""
+    reward_tokens: tuple[str, ...] = ("+", "-")
+    """head reward-token: the good and the bad token (each one token of the tokenizer)."""
     validation: str | tuple[str, ...] | None = None
     """Validation files or export directories (their ``validation`` file). Default: ``val_fraction`` of
     the training problems when > 0, else the validation files of the ``data`` export directories."""
@@ -50,14 +59,25 @@ class PRMTrainConfig:
     label_column: str = "labels"
     """The per-step target column, floats in [0, 1]: soft (MC value) or hard (0/1) labels alike;
     the export's ``--label`` decides which. A null target leaves the step out of the loss."""
+    reference_threshold: float = 0.0
+    """For validation (checkpoint choice, threshold, metrics): a step's target counts as a correct step
+    when it is above this. 0: any chance of success, Math-Shepherd's hard-estimation rule, which is
+    what every prmflow label means (gold and hard labels are 0/1; an MC soft value of 0.25 is a step
+    from which 1 rollout in 4 succeeded). 0.5 for targets that are calibrated probabilities."""
     use_weights: bool = True
     """Weigh each step's loss by the ``weights`` column (MetaStone-S1 consistency weights); a null
     weight counts 1. false: every labeled step weighs 1."""
     epochs: int = 3
-    lr: float = 5e-4
-    """AdamW peak learning rate (linear warm-up over ``warmup_ratio`` of the steps, then linear decay)."""
+    lr: float = 1e-5
+    """AdamW peak learning rate of the body (linear warm-up over ``warmup_ratio`` of the steps, then
+    linear decay). A small body rate keeps the base LM's log-probabilities, which the logprob head reads."""
+    head_lr: float = 3e-3
+    """Peak learning rate of the head's own parameters (same schedule)."""
     batch_size: int = 16
-    """Trajectories per optimiser step."""
+    """Trajectories per optimiser step (per device: with N GPUs an optimiser step sees N x this)."""
+    micro_batch_size: int | None = None
+    """Trajectories per forward pass; ``batch_size / micro_batch_size`` micro-batches are accumulated
+    per optimiser step. Must divide ``batch_size``. Default: ``batch_size``."""
     max_length: int = 512
     """Tokens per sequence; steps whose last token falls beyond are left out (and counted)."""
     weight_decay: float = 0.0
@@ -73,7 +93,23 @@ class PRMTrainConfig:
     prompt_template: str = "{prompt}\n"
     """How the problem is written before the first step; must contain ``{prompt}``."""
     log_every: int = 20
-    """Without tqdm: one progress line every N optimiser steps."""
+    """One log line (loss, learning rate) every N optimiser steps."""
+    eval_steps: int = 0
+    """Validate (and checkpoint) every N optimiser steps; 0: at the end of every epoch. The saved PRM
+    is the checkpoint with the best validation step AUC (the last one when there is no validation)."""
+    checkpoint_dir: str | None = None
+    """Where checkpoints go while training (default ``OUTPUT.checkpoints``); removed after the PRM is
+    published unless ``keep_checkpoints``."""
+    resume: bool = True
+    """Resume from the last complete checkpoint in ``checkpoint_dir`` (a killed run continues to the
+    same result); the checkpoints must come from the same config, else the run is refused."""
+    keep_checkpoints: bool = False
+    save_total_limit: int = 2
+    """Checkpoints kept besides the best one."""
+    lora_r: int = 0
+    """> 0: train LoRA adapters of this rank on the body instead of the whole body (needs ``peft``);
+    merged into the saved model."""
+    lora_alpha: int = 16
     overwrite: bool = False
     """Replace an existing ``output``; false refuses a non-empty directory."""
 
@@ -84,7 +120,22 @@ class PRMTrainConfig:
         require(0.0 <= self.val_fraction < 1.0, "val_fraction", "in [0, 1)", self.val_fraction)
         require(self.epochs >= 1, "epochs", ">= 1", self.epochs)
         require(0 < self.lr < 1, "lr", "in (0, 1)", self.lr)
+        require(0 < self.head_lr < 1, "head_lr", "in (0, 1)", self.head_lr)
+        require(0 <= self.reference_threshold < 1, "reference_threshold", "in [0, 1)", self.reference_threshold)
+        require(self.head in HEADS, "head", f"one of {', '.join(map(repr, HEADS))}", self.head)
+        require(len(self.reward_tokens) == 2 and all(isinstance(t, str) and t for t in self.reward_tokens)
+                and self.reward_tokens[0] != self.reward_tokens[1], "reward_tokens",
+                "two different non-empty strings (the good token, the bad token)", self.reward_tokens)
         require(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
+        require(self.micro_batch_size is None or (self.micro_batch_size >= 1
+                                                  and self.batch_size % self.micro_batch_size == 0),
+                "micro_batch_size", f"a divisor of batch_size ({self.batch_size}) or null", self.micro_batch_size)
+        require(self.eval_steps >= 0, "eval_steps", ">= 0", self.eval_steps)
+        require(self.save_total_limit >= 1, "save_total_limit", ">= 1", self.save_total_limit)
+        require(self.lora_r >= 0, "lora_r", ">= 0", self.lora_r)
+        require(self.lora_alpha >= 1, "lora_alpha", ">= 1", self.lora_alpha)
+        require(self.checkpoint_dir is None or bool(self.checkpoint_dir.strip()), "checkpoint_dir",
+                "a non-empty path or null", self.checkpoint_dir)
         require(self.max_length >= 8, "max_length", ">= 8", self.max_length)
         require(self.weight_decay >= 0, "weight_decay", ">= 0", self.weight_decay)
         require(0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)", self.warmup_ratio)
@@ -95,6 +146,14 @@ class PRMTrainConfig:
     @property
     def train_paths(self) -> tuple[str, ...]:
         return _paths(self.data)
+
+    @property
+    def checkpoints(self) -> str:
+        return self.checkpoint_dir or self.output.rstrip("/") + ".checkpoints"
+
+    @property
+    def accumulation(self) -> int:
+        return self.batch_size // (self.micro_batch_size or self.batch_size)
 
     @property
     def validation_paths(self) -> tuple[str, ...]:

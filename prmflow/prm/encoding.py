@@ -56,24 +56,44 @@ class Encoded:
     input_ids: list[int]
     positions: list[int | None]
     """Per step: the index of its last token in ``input_ids``; None when it fell beyond max_length."""
+    starts: list[int] | None = None
+    """Per step: the index of its first token (the log-probability head reads the step's tokens)."""
+    text_ends: list[int] | None = None
+    """Per step: the index of the last token of the step's own text, before the separator's tokens
+    (equal to the position when the step and its separator share a token)."""
 
 
 def encode_many(tokenizer: Any, fmt: StepFormat, examples: Sequence[tuple[str, Sequence[str]]],
                 max_length: int) -> list[Encoded]:
-    """Token ids and per-step score positions of every (prompt, steps) pair; one tokenizer call for all."""
+    """Token ids and per-step score positions of every (prompt, steps) pair; one tokenizer call for all.
+
+    Each step's own text is also tokenized alone: the longest common prefix of its ids and the ids of
+    ``step + separator`` is the step's text, the rest the separator's tokens (``text_ends``)."""
     pieces = [fmt.pieces(prompt, steps) for prompt, steps in examples]
     flat = [p for ps in pieces for p in ps]
     ids = tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []
+    bare = [fmt.clean_step(s) for _, steps in examples for s in steps]
+    bare_ids = tokenizer(bare, add_special_tokens=False)["input_ids"] if bare else []
     bos = getattr(tokenizer, "bos_token_id", None)
-    out, i = [], 0
+    out, i, k = [], 0, 0
     for ps in pieces:
         seq: list[int] = [bos] if bos is not None else []
         positions: list[int | None] = []
+        starts: list[int] = []
+        text_ends: list[int] = []
         for j, piece_ids in enumerate(ids[i : i + len(ps)]):
+            start = len(seq)
             seq.extend(piece_ids)
             if j > 0:  # a piece without tokens (a tokenizer that drops the separator) has no position
                 end = len(seq) - 1
                 positions.append(end if piece_ids and end < max_length else None)
+                alone = bare_ids[k]
+                k += 1
+                n = 0
+                while n < min(len(alone), len(piece_ids)) and alone[n] == piece_ids[n]:
+                    n += 1
+                starts.append(start)
+                text_ends.append(start + max(n, 1) - 1 if piece_ids else end)
         i += len(ps)
-        out.append(Encoded(seq[:max_length], positions))
+        out.append(Encoded(seq[:max_length], positions, starts, text_ends))
     return out

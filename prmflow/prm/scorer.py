@@ -2,7 +2,10 @@
 
 Loads ``prm.json`` (step format, max length) and ``model/``; ``score(prompt, steps)`` returns one float
 in [0, 1] per step (None for a step ending beyond the PRM's max_length). Sequences are sorted by
-length before batching, so padding stays small; results come back in input order.
+length before batching, so padding stays small; results come back in input order. Every head of
+:mod:`prmflow.prm.model` loads, and so do the ``single-logit`` PRMs saved before the heads.
+``threshold`` is the PRM's own (chosen on its validation split; 0.5 for older PRMs): a step scored at
+or below it is an error.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ import torch
 
 from prmflow.prm.config import read_prm_json
 from prmflow.prm.encoding import StepFormat, encode_many
-from prmflow.prm.model import autocast_dtype, collate, load_model, load_tokenizer, resolve_device, step_logits
+from prmflow.prm.metrics import THRESHOLD
+from prmflow.prm.model import (
+    autocast_dtype,
+    collate,
+    load_prm_model,
+    load_tokenizer,
+    resolve_device,
+    step_logits,
+)
 
 
 class PRMScorer:
@@ -28,7 +39,10 @@ class PRMScorer:
         self.amp = autocast_dtype(dtype, self.device)
         model_dir = str(Path(path) / "model")
         self.tokenizer = load_tokenizer(model_dir)
-        self.model = load_model(model_dir, new_head=False).to(self.device).eval()
+        self.model = load_prm_model(model_dir, self.meta).to(self.device).eval()
+        self.head = self.meta.get("head", "single-logit")
+        self.threshold = float(self.meta.get("threshold", THRESHOLD))
+        self.skip_final_separator = bool((self.meta.get("head_config") or {}).get("skip_final_separator", True))
 
     def score(self, prompt: str, steps: Sequence[str]) -> list[float | None]:
         return self.score_many([(prompt, steps)])[0]
@@ -40,7 +54,8 @@ class PRMScorer:
         out: list[list[float | None]] = [[] for _ in encoded]
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            batch, index = collate([encoded[i] for i in chunk], self.tokenizer.pad_token_id, self.device)
+            batch, index = collate([encoded[i] for i in chunk], self.tokenizer.pad_token_id, self.device,
+                                   self.skip_final_separator)
             probs = torch.sigmoid(step_logits(self.model, batch, self.amp)).tolist()
             for i, where in zip(chunk, index, strict=True):
                 out[i] = [None if w is None else probs[w] for w in where]

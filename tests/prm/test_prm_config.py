@@ -27,6 +27,20 @@ BASE = {"data": "d", "output": "o"}
     ({"data": []}, "train_prm.data must be a path or a non-empty list of paths, got ()"),
     ({"output": None}, "train_prm.output must be a string, got None"),
     ({"epoch": 3}, "train_prm has unknown keys ['epoch']"),
+    ({"head": "mlp"}, "train_prm.head must be one of 'logprob', 'reward-token', 'value', got 'mlp'"),
+    ({"head_lr": 0}, "train_prm.head_lr must be in (0, 1), got 0"),
+    ({"reference_threshold": 1.0}, "train_prm.reference_threshold must be in [0, 1), got 1.0"),
+    ({"reward_tokens": ["+"]}, "train_prm.reward_tokens must be two different non-empty strings"),
+    ({"reward_tokens": ["+", "+"]}, "train_prm.reward_tokens must be two different non-empty strings"),
+    ({"micro_batch_size": 5}, "train_prm.micro_batch_size must be a divisor of batch_size (16) or null, got 5"),
+    ({"micro_batch_size": 0}, "train_prm.micro_batch_size must be a divisor of batch_size (16) or null, got 0"),
+    ({"eval_steps": -1}, "train_prm.eval_steps must be >= 0, got -1"),
+    ({"save_total_limit": 0}, "train_prm.save_total_limit must be >= 1, got 0"),
+    ({"lora_r": -1}, "train_prm.lora_r must be >= 0, got -1"),
+    ({"lora_alpha": 0}, "train_prm.lora_alpha must be >= 1, got 0"),
+    ({"checkpoint_dir": " "}, "train_prm.checkpoint_dir must be a non-empty path or null, got ' '"),
+    ({"resume": "yes"}, "train_prm.resume must be true or false, got 'yes'"),
+    ({"keep_checkpoints": 1}, "train_prm.keep_checkpoints must be true or false, got 1"),
 ])
 def test_train_config_errors(change, message):
     with pytest.raises(ConfigError) as e:
@@ -94,3 +108,30 @@ def test_the_self_training_examples_load(monkeypatch):
     if not (repo / "out" / "arith-prm1" / "prm.json").is_file():  # round 2 needs round 1's PRM, checked at load
         with pytest.raises(ConfigError, match=r"prm.model must be a PRM saved by `prmflow train-prm`"):
             load_config("examples/arith-self-train-round2.yaml")
+
+
+def test_lora_without_peft_is_one_line_naming_the_pip_command(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import sys
+
+    from prmflow.prm.train import train
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # `import peft` raises ImportError, installed or not
+    (tmp_path / "t.jsonl").write_text(json.dumps({"prompt": "q", "steps": ["a"], "labels": [1.0]}) + "\n")
+    config = parse_train_config({"data": str(tmp_path / "t.jsonl"), "output": str(tmp_path / "o"), "lora_r": 8,
+                                 "device": "cpu"})
+    with pytest.raises(ConfigError, match=r"^train_prm.lora_r is 8 but peft is not installed; pip install peft"):
+        train(config, progress=False)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.checkpoints").exists()  # refused before any work
+
+
+def test_reward_tokens_that_are_not_one_token_are_refused(tmp_path):
+    pytest.importorskip("torch")
+    from prmflow.prm.train import train
+
+    (tmp_path / "t.jsonl").write_text(json.dumps({"prompt": "q", "steps": ["a"], "labels": [1.0]}) + "\n")
+    config = parse_train_config({"data": str(tmp_path / "t.jsonl"), "output": str(tmp_path / "o"),
+                                 "head": "reward-token", "reward_tokens": ["good step", "-"], "device": "cpu"})
+    with pytest.raises(ConfigError, match=r"^train_prm.reward_tokens must each be one token of the tokenizer, "
+                                          r"got 'good step'"):
+        train(config, progress=False)
