@@ -19,6 +19,8 @@ install openrlhf "openrlhf==0.9.5" "pylatexenc==2.10"
 # verl 0.9.1 and what `import verl` needs that the venv lacks (ray for verl.protocol, tensordict, omegaconf).
 install verl "verl==0.9.1" "omegaconf==2.3.0" "antlr4-python3-runtime==4.9.3" "tensordict==0.15.3" "pyvers==0.2.3" \
 	"ray==2.60.0" "msgpack==1.2.4" "codetiming==1.4.0"
+# peft for train-prm's optional LoRA (tests/prm/test_lora.py); its dependencies are prmflow's own.
+install peft "peft==0.22.0"
 # TRL's Math-Shepherd converter is a repository script, not in the wheel: the exact file at the tag.
 if [ ! -f "$DIR/trl-v1.13.0/math_shepherd.py" ]; then
 	mkdir -p "$DIR/trl-v1.13.0"

@@ -1,13 +1,12 @@
 """LoRA (``lora_r > 0``): adapters on the body, merged into the saved model, which scores exactly as it
-was validated. peft is optional and not in the shared venv: the fixture installs it on demand with
-``pip install --no-deps --target ../side/peft`` (its own dependencies are prmflow's), and the test is
-skipped where that cannot be done (no network)."""
+was validated. peft is optional and not an install requirement: `make consumers`
+(scripts/install_consumers.sh) installs the pinned version into .cache/consumers/peft with --no-deps (its
+own dependencies are prmflow's); the test is skipped where it is missing."""
 
 from __future__ import annotations
 
 import importlib
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from tests.prm.test_train import toy_config, toy_rows
 
-SIDE = Path(__file__).resolve().parents[3] / "side" / "peft"
+SIDE = Path(__file__).resolve().parents[2] / ".cache" / "consumers" / "peft"
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +24,7 @@ def peft():
     except ImportError:
         pass
     if not (SIDE / "peft").is_dir():
-        proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(SIDE), "peft"],
-                              capture_output=True, text=True, timeout=300)
-        if proc.returncode != 0:
-            pytest.skip(f"peft is not installed and cannot be installed here: {proc.stderr.strip()[-200:]}")
+        pytest.skip(f"peft is not installed in {SIDE}; run `make consumers`")
     sys.path.insert(0, str(SIDE))
     return importlib.import_module("peft")
 
