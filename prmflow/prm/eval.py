@@ -399,21 +399,26 @@ def parser() -> argparse.ArgumentParser:
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """eval-prm's options (the top-level ``prmflow --help`` and completion use them too)."""
     ap.add_argument("--prm", required=True, help="the PRM: a directory (or builtin:NAME); 'gold' for --adapter gold")
-    ap.add_argument("--adapter", choices=ADAPTERS, default="auto")
+    ap.add_argument("--adapter", choices=ADAPTERS, default="auto",
+                    help="how to read the PRM's step scores: auto (from the directory), prmflow, qwen-prm "
+                         "(<extra_0> after each step, two-class head), math-shepherd (ки with +/- token logits), "
+                         "likelihood (a causal LM's lowest token probability), gold (the dataset's labels: a check)")
     ap.add_argument("--processbench", default="gsm8k", help="comma-separated splits (gsm8k, math), or 'none'")
-    ap.add_argument("--processbench-dir", default=DEFAULT_PROCESSBENCH)
+    ap.add_argument("--processbench-dir", default=DEFAULT_PROCESSBENCH,
+                    help="the directory holding ProcessBench's gsm8k.json and math.json")
     ap.add_argument("--bon", default=None, help="a best-of-N candidate file (JSONL, optionally .gz)")
     ap.add_argument("--threshold", default="auto", help="'auto' (the PRM's own, else 0.5) or a number in [0, 1]")
     ap.add_argument("--limit", type=int, default=None, help="the first N rows of each split (N problems of --bon)")
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="where the PRM runs (auto: cuda when available)")
+    ap.add_argument("--batch-size", type=int, default=8, help="sequences scored per forward pass")
     ap.add_argument("--max-length", type=int, default=4096, help="longer sequences are counted unscored")
     ap.add_argument("--prompt-template", default="{prompt}\n", help="--adapter likelihood: text before the steps")
     ap.add_argument("--step-token", default="<extra_0>", help="--adapter qwen-prm: the tag after each step")
     ap.add_argument("--trust-remote-code", action="store_true", help="--adapter qwen-prm: load the model's own class")
     ap.add_argument("--tag", default="ки", help="--adapter math-shepherd: the step tag")
-    ap.add_argument("--good-token", default="+")
-    ap.add_argument("--bad-token", default="-")
+    ap.add_argument("--good-token", default="+", help="--adapter math-shepherd: the token whose logit means right")
+    ap.add_argument("--bad-token", default="-", help="--adapter math-shepherd: the token whose logit means wrong")
     ap.add_argument("--out", default=None, help="also write the results as JSON here")
 
 

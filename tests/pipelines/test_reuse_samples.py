@@ -44,7 +44,7 @@ def test_keep_cache_false_keeps_nothing_and_true_everything(tmp_path):
     prmflow.run(config(tmp_path, output={"keep_cache": False}, **PROCESS), output=tmp_path / "none")
     assert not (tmp_path / "none" / "_cache").exists()
     prmflow.run(config(tmp_path, output={"keep_cache": True}, **PROCESS), output=tmp_path / "all")
-    assert {p.name for p in (tmp_path / "all" / "_cache").iterdir()} == {"sample", "rollout"}
+    assert {p.name for p in (tmp_path / "all" / "_cache").iterdir()} == {"sample", "rollout", ".prmflow-cache"}
 
 
 def test_keep_cache_left_out_keeps_the_config_digest():

@@ -154,13 +154,13 @@ def _train_config(data: Path, output: Path, **extra):
 
 @pytest.fixture
 def no_training(monkeypatch):
-    """Any check that comes after loading the model came too late."""
+    """Any check that comes after loading the tokenizer and model came too late."""
     from prmflow.prm import train as train_module
 
     def refuse(*a, **k):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(train_module, "load_model", refuse)
+    monkeypatch.setattr(train_module, "load_tokenizer", refuse)
     return train_module
 
 
