@@ -31,6 +31,7 @@ import logging
 import os
 import random
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
