@@ -25,7 +25,6 @@ from prmflow.core.weights import WeightsConfig
 from prmflow.judge import JudgeConfig
 from prmflow.labelers.outcome import (
     LABELERS,
-    OUTCOME_LABELERS,
     NoiseConfig,
     make_outcome_labeler,
     parse_options,
@@ -143,8 +142,8 @@ class OutcomeConfig:
         if unknown:
             raise ConfigError(f"outcome has unknown keys {unknown}; allowed: ['labeler', 'noise', 'options']")
         labeler = data.get("labeler", "math")
-        require(isinstance(labeler, str) and labeler in OUTCOME_LABELERS, "outcome.labeler",
-                f"one of {list(OUTCOME_LABELERS)}", labeler)
+        require(isinstance(labeler, str) and labeler in LABELERS, "outcome.labeler",
+                f"one of {list(LABELERS)}", labeler)
         noise = None if data.get("noise") is None else from_mapping(NoiseConfig, data["noise"], "outcome.noise")
         try:
             return cls(labeler, parse_options(labeler, data.get("options")), noise)

@@ -44,8 +44,8 @@ from prmflow.labelers.process.adaptive import (
 from prmflow.labelers.process.noise_aware import NoiseAwareConfig, noise_aware_labels
 from prmflow.schemas import Problem, Rollout, StartState, StepLabel, Trajectory
 
-Method = Literal["mc", "binary-search", "reverse-curriculum"]
 METHODS: tuple[str, ...] = ("mc", "binary-search", "reverse-curriculum")
+"""The methods prmflow ships; ``PROCESS_METHODS`` also holds registered ones (``register_process_method``)."""
 AFTER_ERROR: tuple[str, ...] = ("negative", "unlabeled")
 CORRECT_OUTCOME: tuple[str, ...] = ("all_positive", "skip")
 CURRICULUM_MODES: tuple[str, ...] = ("steps", "words")
@@ -53,7 +53,7 @@ CURRICULUM_MODES: tuple[str, ...] = ("steps", "words")
 
 @dataclass(frozen=True)
 class ProcessConfig:
-    method: Method = "mc"
+    method: str = "mc"
     """mc (Math-Shepherd: every step boundary), binary-search (OmegaPRM: only the prefixes the
     search needs, wrong-outcome trajectories only), reverse-curriculum (R3: S start states from the
     end of a demonstration backwards)."""
@@ -103,7 +103,7 @@ class ProcessConfig:
         self._verify_args()
 
     def _verify_args(self) -> None:
-        require(self.method in METHODS, "process.method", f"one of {list(METHODS)}", self.method)
+        require(self.method in PROCESS_METHODS, "process.method", f"one of {list(PROCESS_METHODS)}", self.method)
         require(self.rollouts >= 1, "process.rollouts", ">= 1", self.rollouts)
         require(0 <= self.threshold < 1, "process.threshold", "in [0, 1)", self.threshold)
         # rollouts must differ to estimate a value
@@ -338,6 +338,47 @@ def _estimate_all(items, probes: list[Probe], estimate: Estimator, out: BatchOut
     return found
 
 
+@dataclass(frozen=True)
+class MethodContext:
+    """What ``label_batch`` hands a method besides the batch: the trajectories ``process.active``
+    labels without rollouts, and the run-wide pass counts ``process.adaptive`` reads."""
+
+    skip: dict[int, int]
+    """Batch index -> first error, for the trajectories to label from the judge's or PRM's scores."""
+    pass_counts: dict[str, tuple[int, int]] | None = None
+    """problem_id -> (right outcomes, judged trajectories) over the whole run; None: not computed."""
+
+
+MethodFn = Callable[[Sequence[tuple[Problem, Trajectory]], ProcessConfig, Estimator, "BatchOutput", MethodContext],
+                    list[list[StepFields]]]
+"""A labeling method: the batch, the process config, the engine as an estimator (``estimate(probes)``:
+one engine call), the output to audit start states and rollouts into (``estimate_probes``), the
+context -> one ``StepFields`` per step of every trajectory, in batch order."""
+
+PROCESS_METHODS: dict[str, MethodFn] = {}
+
+
+def register_process_method(name: str, method: MethodFn, *, replace: bool = False) -> None:
+    """Make ``process.method: name`` label steps with ``method``. Register before the config is loaded,
+    in a module your run imports (Beam workers in other processes must import it too). A taken name is
+    refused unless ``replace``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a process method name must be a non-empty string, got {name!r}")
+    if not callable(method):
+        raise TypeError(f"register_process_method({name!r}, ...) takes a function, got {type(method).__name__}")
+    if name in PROCESS_METHODS and not replace:
+        raise ValueError(f"process method {name!r} is already registered; pass replace=True to replace it")
+    PROCESS_METHODS[name] = method
+
+
+def estimate_probes(items, probes: list[Probe], estimate: Estimator, out: BatchOutput, method: str,
+                    config: ProcessConfig | None = None) -> dict[tuple[int, int], Estimate]:
+    """Estimate ``probes`` on the engine and audit them into ``out`` (start_states and rollouts rows,
+    failures as dead letters): (batch index, k) -> Estimate for each probe the engine answered. What a
+    registered method calls to spend rollouts."""
+    return _estimate_all(items, probes, estimate, out, method, config)
+
+
 def label_batch(items: Sequence[tuple[Problem, Trajectory]], config: ProcessConfig, estimate: Estimator,
                 provenance: dict | None = None, pass_counts: dict[str, tuple[int, int]] | None = None) -> BatchOutput:
     """Step labels (and the start states and rollouts behind them) for a batch of trajectories.
@@ -347,12 +388,7 @@ def label_batch(items: Sequence[tuple[Problem, Trajectory]], config: ProcessConf
     out = BatchOutput()
     skip = _active_skips(items, config)
     out.skipped = len(skip)
-    if config.method == "binary-search":
-        per_step = _binary_search(items, config, estimate, out, skip, pass_counts)
-    elif config.method == "reverse-curriculum":
-        per_step = _reverse_curriculum(items, config, estimate, out)
-    else:
-        per_step = _monte_carlo(items, config, estimate, out, skip)
+    per_step = PROCESS_METHODS[config.method](items, config, estimate, out, MethodContext(skip, pass_counts))
     relative = config.relative_config()
     for (_, t), fields in zip(items, per_step, strict=True):
         rows = [f.apply(r) for r, f in zip(step_labels(t, provenance), fields, strict=True)]
@@ -513,3 +549,10 @@ def _reverse_curriculum(items, config: ProcessConfig, estimate: Estimator, out: 
                 fields[p.step_index].measured(found[(i, p.k)])
         result.append(fields)
     return result
+
+
+register_process_method("mc", lambda items, config, estimate, out, ctx: _monte_carlo(items, config, estimate, out, ctx.skip))
+register_process_method("binary-search", lambda items, config, estimate, out, ctx: _binary_search(
+    items, config, estimate, out, ctx.skip, ctx.pass_counts))
+register_process_method("reverse-curriculum", lambda items, config, estimate, out, ctx: _reverse_curriculum(
+    items, config, estimate, out))

@@ -1,7 +1,9 @@
 """Outcome labelers: a verdict in [0, 1] on a whole solution, with its source and status.
 
 Each labeler is registered once in ``LABELERS``: its name, its frozen options class (validated at
-config load; ``None`` when it takes no options) and a factory from those options to a labeler.
+config load; ``None`` when it takes no options) and a factory from those options to a labeler. A
+labeler of your own is one ``register_labeler(name, LabelerSpec(...))`` call, made before the config
+is loaded (in a module your run imports, so that Beam workers in other processes import it too).
 """
 
 from __future__ import annotations
@@ -45,6 +47,21 @@ LABELERS: dict[str, LabelerSpec] = {
     "judge": LabelerSpec(None, _judge, reference_field=None, section="judge"),
 }
 OUTCOME_LABELERS = tuple(LABELERS)
+"""The labelers prmflow ships; ``LABELERS`` also holds the registered ones."""
+
+
+def register_labeler(name: str, spec: LabelerSpec, *, replace: bool = False) -> None:
+    """Make ``outcome.labeler: name`` build ``spec.factory(options)``; its options are checked against
+    ``spec.options`` at config load, like a shipped labeler's. A taken name is refused unless ``replace``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a labeler name must be a non-empty string, got {name!r}")
+    if not isinstance(spec, LabelerSpec):
+        raise TypeError(f"register_labeler({name!r}, ...) takes a LabelerSpec, got {type(spec).__name__}")
+    if name in LABELERS and not replace:
+        raise ValueError(f"outcome labeler {name!r} is already registered; pass replace=True to replace it")
+    LABELERS[name] = spec
+
+
 CORRECT_AT = 0.5
 """An outcome counts as right at or above this (partial credit below it is wrong)."""
 
@@ -59,7 +76,7 @@ def parse_options(name: str, options: Any = None) -> Any:
 
     Raises ValueError naming the key: "outcome.options.<key> must be ..., got ..."."""
     if name not in LABELERS:
-        raise ValueError(f"outcome.labeler must be one of {list(OUTCOME_LABELERS)}, got {name!r}")
+        raise ValueError(f"outcome.labeler must be one of {list(LABELERS)}, got {name!r}")
     spec = LABELERS[name]
     if spec.section is not None:
         if isinstance(options, dict):
@@ -97,6 +114,6 @@ def reference_of(name: str, problem: Any) -> Any:
 
 
 __all__ = [
-    "CORRECT_AT", "LABELERS", "NoiseConfig", "Outcome", "is_correct", "OutcomeLabeler", "extract_answer", "make_outcome_labeler", "parse_options",
+    "CORRECT_AT", "LABELERS", "LabelerSpec", "NoiseConfig", "register_labeler", "Outcome", "is_correct", "OutcomeLabeler", "extract_answer", "make_outcome_labeler", "parse_options",
     "reference_of",
 ]
