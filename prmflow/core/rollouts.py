@@ -41,6 +41,7 @@ from prmflow.labelers.process.adaptive import (
     successes_needed,
     threshold_rule,
 )
+from prmflow.labelers.process.binary_search import first_error_labels
 from prmflow.labelers.process.noise_aware import NoiseAwareConfig, noise_aware_labels
 from prmflow.schemas import Problem, Rollout, StartState, StepLabel, Trajectory
 
@@ -315,10 +316,12 @@ def _sequential(probes: list[Probe], estimate: Estimator, budgets: list[int], ne
     return merged
 
 
-def _estimate_all(items, probes: list[Probe], estimate: Estimator, out: BatchOutput, method: str,
-                  config: ProcessConfig | None = None) -> dict[tuple[int, int], Estimate]:
-    """Estimate every probe (one engine call, or rounds of calls when ``config.sequential``); failed
-    probes are reported, not estimated."""
+def estimate_probes(items, probes: list[Probe], estimate: Estimator, out: BatchOutput, method: str,
+                    config: ProcessConfig | None = None) -> dict[tuple[int, int], Estimate]:
+    """Estimate every probe (one engine call, or rounds of calls when ``config.sequential``) and audit
+    it into ``out`` (start_states and rollouts rows; failed probes as failures, not estimated):
+    (batch index, k) -> Estimate for each probe the engine answered. What a method calls to spend
+    rollouts, registered ones included."""
     if not probes:
         return {}
     if config is not None and config.sequential:
@@ -371,14 +374,6 @@ def register_process_method(name: str, method: MethodFn, *, replace: bool = Fals
     PROCESS_METHODS[name] = method
 
 
-def estimate_probes(items, probes: list[Probe], estimate: Estimator, out: BatchOutput, method: str,
-                    config: ProcessConfig | None = None) -> dict[tuple[int, int], Estimate]:
-    """Estimate ``probes`` on the engine and audit them into ``out`` (start_states and rollouts rows,
-    failures as dead letters): (batch index, k) -> Estimate for each probe the engine answered. What a
-    registered method calls to spend rollouts."""
-    return _estimate_all(items, probes, estimate, out, method, config)
-
-
 def label_batch(items: Sequence[tuple[Problem, Trajectory]], config: ProcessConfig, estimate: Estimator,
                 provenance: dict | None = None, pass_counts: dict[str, tuple[int, int]] | None = None) -> BatchOutput:
     """Step labels (and the start states and rollouts behind them) for a batch of trajectories.
@@ -423,10 +418,8 @@ def _active_skips(items, config: ProcessConfig) -> dict[int, int]:
 
 
 def _skipped_fields(method: str, n: int, first: int, config: ProcessConfig) -> list[StepFields]:
-    after = 0.0 if config.after_error == "negative" else None
-    labels = [1.0] * first + [0.0] + [after] * (n - first - 1)
     return [StepFields(method, hard_label=v, label=v, first_error=j == first, mc_rollouts=0)
-            for j, v in enumerate(labels)]
+            for j, v in enumerate(first_error_labels(n, first, config.after_error))]
 
 
 def _monte_carlo(items, config: ProcessConfig, estimate: Estimator, out: BatchOutput,
@@ -435,7 +428,7 @@ def _monte_carlo(items, config: ProcessConfig, estimate: Estimator, out: BatchOu
     skip = skip or {}
     probes = [Probe(i, k, _prefix(t, k)) for i, (_, t) in enumerate(items) if i not in skip
               for k in range(1, t.num_steps)]
-    found = _estimate_all(items, probes, estimate, out, "all-steps", config)
+    found = estimate_probes(items, probes, estimate, out, "all-steps", config)
     mc = MCConfig(rollouts_per_step=config.rollouts, threshold=config.threshold)
     result = []
     for i, (_, t) in enumerate(items):
@@ -462,12 +455,19 @@ def _monte_carlo(items, config: ProcessConfig, estimate: Estimator, out: BatchOu
     return result
 
 
+def pass_count(t: Trajectory) -> tuple[int, int] | None:
+    """What a trajectory adds to its problem's (right outcomes, judged trajectories); None unjudged."""
+    return None if t.outcome is None else (int(bool(is_correct(t.outcome))), 1)
+
+
 def _pass_counts(items) -> dict[str, tuple[int, int]]:
+    """The batch's own pass counts per problem (when the run-wide ones were not given)."""
     counts: dict[str, tuple[int, int]] = {}
     for _, t in items:
-        if t.outcome is not None:
+        add = pass_count(t)
+        if add is not None:
             right, total = counts.get(t.problem_id, (0, 0))
-            counts[t.problem_id] = (right + int(bool(is_correct(t.outcome))), total + 1)
+            counts[t.problem_id] = (right + add[0], total + add[1])
     return counts
 
 
@@ -481,7 +481,6 @@ def _binary_search(items, config: ProcessConfig, estimate: Estimator, out: Batch
     skip = skip or {}
     bs_config = BinarySearchConfig(threshold=config.threshold, after_error=config.after_error,
                                    correct_outcome=config.correct_outcome)
-    rule = config.alive_rule() if config.noise_aware is not None else None
     judged = [i for i, (_, t) in enumerate(items) if t.outcome is not None and i not in skip]
     budgets: dict[int, int] = {}
     priors: dict[int, list[float]] = {}
@@ -495,13 +494,13 @@ def _binary_search(items, config: ProcessConfig, estimate: Estimator, out: Batch
             if config.adaptive.probe_order:
                 priors[i] = first_error_prior(t.num_steps, rate)
     searches = [BinarySearch(items[i][1].num_steps, bool(is_correct(items[i][1].outcome)), bs_config,
-                             alive=rule, prior=priors.get(i)) for i in judged]
+                             alive=config.alive_rule(), prior=priors.get(i)) for i in judged]
     measured: dict[tuple[int, int], Estimate] = {}
 
     def answer(queries: list[tuple[int, int]]) -> list[tuple[int, int] | None]:
         probes = [Probe(judged[s], k, _prefix(items[judged[s]][1], k), rollouts=budgets.get(judged[s]))
                   for s, k in queries]
-        found = _estimate_all(items, probes, estimate, out, "binary-search", config)
+        found = estimate_probes(items, probes, estimate, out, "binary-search", config)
         measured.update(found)
         return [
             (found[(p.index, p.k)].successes, found[(p.index, p.k)].rollouts) if (p.index, p.k) in found else None
@@ -540,7 +539,7 @@ def _reverse_curriculum(items, config: ProcessConfig, estimate: Estimator, out: 
             k = spec.k if spec.k is not None else sum(1 for s in t.step_spans if s[1] <= spec.char_end)
             probes.append(Probe(i, k, t.text[: spec.char_end], stage=spec.stage, fraction=spec.fraction,
                                 measures_step=spec.k is not None))
-    found = _estimate_all(items, probes, estimate, out, "reverse-curriculum")
+    found = estimate_probes(items, probes, estimate, out, "reverse-curriculum")
     result = []
     for i, (_, t) in enumerate(items):
         fields = [StepFields("reverse-curriculum") for _ in range(t.num_steps)]

@@ -19,8 +19,7 @@ from prmflow.config import OutcomeConfig
 from prmflow.core.dead_letters import error_reason, make_dead_letter
 from prmflow.core.estimator import EngineEstimator
 from prmflow.core.prompts import SamplingConfig
-from prmflow.core.rollouts import ProcessConfig, label_batch
-from prmflow.labelers.outcome import is_correct
+from prmflow.core.rollouts import ProcessConfig, label_batch, pass_count
 from prmflow.samplers import SamplerConfig
 from prmflow.schemas import to_row
 from prmflow.transforms.cache import REUSED, StageCache
@@ -125,8 +124,7 @@ class LabelSteps(beam.PTransform):
         if self.process_config.adaptive is not None:  # each problem's pass rate over the whole run
             side = [beam.pvalue.AsDict(
                 items
-                | "JudgedOutcomes" >> beam.Filter(lambda it: it[1].outcome is not None)
-                | "KeyOutcomes" >> beam.Map(lambda it: (it[1].problem_id, (int(bool(is_correct(it[1].outcome))), 1)))
+                | "KeyOutcomes" >> beam.FlatMap(lambda it: [] if (c := pass_count(it[1])) is None else [(it[1].problem_id, c)])
                 | "PassCounts" >> beam.CombinePerKey(sum_pairs)
             )]
         outputs = (

@@ -37,8 +37,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from prmflow.labelers.process._compare import check_counts, compare
-from prmflow.labelers.process.adaptive import weighted_probe
+from prmflow.labelers.process._compare import check_counts
+from prmflow.labelers.process.adaptive import threshold_rule, weighted_probe
 
 AfterError = Literal["negative", "unlabeled"]
 AFTER_ERROR: tuple[str, ...] = ("negative", "unlabeled")
@@ -79,6 +79,13 @@ class BinarySearchConfig:
             raise ValueError(f"probes_per_round must be >= 1, got {self.probes_per_round}")
 
 
+def first_error_labels(n_steps: int, first: int, after_error: AfterError) -> list[float | None]:
+    """Labels of a solution whose first wrong step is ``first``: 1.0 before it, 0.0 at it, and after it
+    0.0 ("negative") or None ("unlabeled")."""
+    after = 0.0 if after_error == "negative" else None
+    return [1.0] * first + [0.0] + [after] * (n_steps - first - 1)
+
+
 @dataclass(frozen=True)
 class BinarySearchResult:
     """What a finished search found for one trajectory."""
@@ -117,7 +124,7 @@ class BinarySearch:
         self.n_steps = n_steps
         self.outcome_correct = outcome_correct
         self.config = config or BinarySearchConfig()
-        self._alive = alive
+        self._alive = alive or threshold_rule(self.config.threshold)
         self._prior = list(prior) if prior is not None else None
         self.step_values: dict[int, tuple[int, int]] = {}
         self.rounds = 0
@@ -164,8 +171,7 @@ class BinarySearch:
             first, labels = None, []
         else:
             first = self._hi - 1
-            after = 0.0 if cfg.after_error == "negative" else None
-            labels = [1.0] * first + [0.0] + [after] * (n - first - 1)
+            labels = first_error_labels(n, first, cfg.after_error)
         return BinarySearchResult(
             first_error=first,
             step_values=dict(self.step_values),
@@ -186,16 +192,10 @@ class BinarySearch:
             ks = [lo + width * j // (p + 1) for j in range(1, p + 1)]
         self._round = dict.fromkeys(ks)
 
-    def is_alive(self, successes: int, rollouts: int) -> bool:
-        """Whether a probe with these counts is alive (value > threshold unless ``alive`` was given)."""
-        if self._alive is not None:
-            return self._alive(successes, rollouts)
-        return compare(successes / rollouts, self.config.threshold) > 0
-
     def _close_round(self) -> None:
         self.rounds += 1
         observed = {k: v for k, v in self._round.items() if v is not None}
-        dead = [k for k, (s, m) in observed.items() if not self.is_alive(s, m)]
+        dead = [k for k, (s, m) in observed.items() if not self._alive(s, m)]
         hi = min(dead, default=self._hi)
         # Only alive probes below the new hi may move lo: with non-monotone noise an alive probe
         # above a dead one says nothing about the left interval.
