@@ -12,8 +12,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -22,6 +20,7 @@ from prmflow.pipelines import common, output
 from prmflow.pipelines.label import run
 from prmflow.pipelines.output import MARKER, SUCCESS, publishing
 from prmflow.schemas import TABLES
+from tests.pipelines.test_output_safety import _published, _stage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,22 +97,10 @@ def test_an_unreconciled_run_is_not_published(tmp_path, monkeypatch, capsys):
 # -- a publication cut short by SIGKILL ----------------------------------------------------------------
 
 
-def _stage(staging: str, marker: str) -> None:
-    for table in TABLES:
-        path = Path(staging) / table / f"{table}-00000-of-00001.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table({"marker": [marker]}), path)
-    (Path(staging) / "manifest.json").write_text(json.dumps({"marker": marker}))
-
-
-def _published(out: Path) -> dict[str, str]:
-    return {t: pq.read_table(out / t).column("marker")[0].as_py() for t in TABLES}
-
-
 KILLER = textwrap.dedent("""
     import os, sys
-    sys.path.insert(0, {tests!r})
-    from test_run_outputs import _stage
+    sys.path.insert(0, {repo!r})
+    from tests.pipelines.test_output_safety import _stage
     from prmflow.pipelines import output
     moves, after = [], int(sys.argv[1])
     real_move, real_delete = output._move, output._delete
@@ -144,7 +131,7 @@ def test_a_publication_killed_part_way_is_rolled_back_by_the_next_run(tmp_path, 
         _stage(staging, "old")
     (out / "report.html").write_text("<html>the old run's report</html>")
     old_success = json.loads((out / SUCCESS).read_text())
-    killer = subprocess.run([sys.executable, "-c", KILLER.format(tests=str(Path(__file__).parent)),
+    killer = subprocess.run([sys.executable, "-c", KILLER.format(repo=str(Path(__file__).parents[2])),
                              str(10**6 if after == "cleanup" else after), str(out)],
                             capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert killer.returncode == 9, killer.stderr
